@@ -1,0 +1,1 @@
+//! The client SDK: connect, enlist, publish keys, encrypt, send and receive.

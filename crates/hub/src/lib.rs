@@ -1,0 +1,1 @@
+//! The hub: the gatekeeper's server to which first-party and third-party clients connect.

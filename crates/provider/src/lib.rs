@@ -1,0 +1,1 @@
+//! The reference third-party provider server: accounts, identity assertions, auth and push.

@@ -3,3 +3,6 @@
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of XMPP; state
 //! lives behind the store traits the caller implements.
+
+pub mod fingerprint;
+pub mod sender_keys;

@@ -1,0 +1,1 @@
+//! Safety numbers: displayable and scannable fingerprints of two identities, equal to libsignal's.

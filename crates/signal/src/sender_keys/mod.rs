@@ -1,0 +1,1 @@
+//! Sender Keys for groups: SenderKeyDistributionMessage and SenderKeyMessage, wire-compatible with libsignal.

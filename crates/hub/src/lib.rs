@@ -4,3 +4,4 @@
 //! devices, keys and per-device queues, [`http`] serves `/healthz` and `/metrics`.
 
 pub mod config;
+pub mod tls;

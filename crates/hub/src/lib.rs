@@ -4,4 +4,5 @@
 //! devices, keys and per-device queues, [`http`] serves `/healthz` and `/metrics`.
 
 pub mod config;
+pub mod store;
 pub mod tls;

@@ -1,0 +1,420 @@
+//! The SQLite backend: WAL journal with `synchronous = FULL` (a commit is on disk when it
+//! returns) and one writer thread that batches concurrent writes into one transaction
+//! (group commit), so many senders share one fsync. Reads run on a small pool of reader
+//! connections on tokio's blocking threads.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::{
+    AccountSummary, Bundle, DeviceId, Enqueued, KeyUpload, NewMessage, PreKey, PrekeyCount,
+    QueueLimits, QueuedMessage, SignedKey, Store, StoreError, StoreFuture, StoredCredentials,
+};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY, salt BLOB NOT NULL, iterations INTEGER NOT NULL,
+    stored_key BLOB NOT NULL, server_key BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    account TEXT NOT NULL, device INTEGER NOT NULL, PRIMARY KEY (account, device)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_keys (
+    account TEXT NOT NULL, device INTEGER NOT NULL, identity_key BLOB,
+    spk_id INTEGER, spk BLOB, spk_sig BLOB, kyber_id INTEGER, kyber BLOB, kyber_sig BLOB,
+    PRIMARY KEY (account, device)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS one_time_keys (
+    account TEXT NOT NULL, device INTEGER NOT NULL, kind INTEGER NOT NULL, key_id INTEGER NOT NULL,
+    public BLOB NOT NULL, signature BLOB NOT NULL,
+    PRIMARY KEY (account, device, kind, key_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_lists (account TEXT PRIMARY KEY, signed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS queue (
+    account TEXT NOT NULL, device INTEGER NOT NULL, stanza_id INTEGER NOT NULL,
+    sender TEXT NOT NULL, msg_id TEXT NOT NULL, ts INTEGER NOT NULL, expires INTEGER NOT NULL,
+    payload BLOB NOT NULL, PRIMARY KEY (account, device, stanza_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS queue_by_expiry ON queue (expires);
+";
+
+const EC: i64 = 0;
+const KYBER: i64 = 1;
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// What the writer thread keeps between transactions.
+struct WriterState {
+    /// Next hub stanza-id to assign.
+    next_stanza_id: u64,
+    /// Queue length per device, loaded on first use.
+    depth: HashMap<(String, DeviceId), u32>,
+}
+
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection, &mut WriterState) -> Finish + Send>;
+
+/// The SQLite store. Cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |e: rusqlite::Error| StoreError::Open {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(open_err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;",
+    )
+    .map_err(open_err)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`; `group_commit_max` bounds how many
+    /// writes share one transaction.
+    pub fn open(path: &Path, group_commit_max: u32) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
+        let conn = open_connection(path)?;
+        conn.execute_batch(SCHEMA).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let max_id: i64 = conn
+            .query_row("SELECT COALESCE(MAX(stanza_id), 0) FROM queue", [], |r| {
+                r.get(0)
+            })
+            .map_err(db)?;
+        // Stanza-ids also count time so that they keep increasing after the queue empties
+        // and the hub restarts.
+        let now = now_ms();
+        let state = WriterState {
+            next_stanza_id: (max_id as u64 + 1).max(now.saturating_mul(1000)),
+            depth: HashMap::new(),
+        };
+        let (tx, rx) = mpsc::channel::<Job>();
+        let max = group_commit_max.max(1) as usize;
+        let writer = std::thread::Builder::new()
+            .name("portico-store-writer".into())
+            .spawn(move || writer_loop(conn, state, rx, max))
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            path: path.to_owned(),
+            jobs: Mutex::new(Some(tx)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Stops the writer after the writes already submitted are committed.
+    pub fn close(&self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
+    fn write<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn, state| {
+            let outcome = run_in_savepoint(conn, state, op);
+            Box::new(move |committed: Result<(), StoreError>| {
+                let _ = reply.send(committed.and(outcome));
+            })
+        });
+        let sent = self
+            .jobs
+            .lock()
+            .ok()
+            .and_then(|j| j.as_ref().map(|tx| tx.send(job).is_ok()))
+            .unwrap_or(false);
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::Closed);
+            }
+            answer.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let pooled = readers.lock().ok().and_then(|mut r| r.pop());
+                let conn = match pooled {
+                    Some(c) => c,
+                    None => open_connection(&path)?,
+                };
+                let out = op(&conn);
+                if let Ok(mut r) = readers.lock() {
+                    if r.len() < 8 {
+                        r.push(conn);
+                    }
+                }
+                out
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?
+        })
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn run_in_savepoint<T>(
+    conn: &Connection,
+    state: &mut WriterState,
+    op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT job").map_err(db)?;
+    match op(conn, state) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE job").map_err(db)?;
+            Ok(v)
+        }
+        Err(e) => {
+            // The job's changes are undone; cached depths may be stale now.
+            state.depth.clear();
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                .map_err(db)?;
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, mut state: WriterState, rx: mpsc::Receiver<Job>, max: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(db);
+        let mut finishers = Vec::with_capacity(jobs.len());
+        if begun.is_ok() {
+            for job in jobs {
+                finishers.push(job(&conn, &mut state));
+            }
+        }
+        let committed = begun.and_then(|()| conn.execute_batch("COMMIT").map_err(db));
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+            state.depth.clear();
+        }
+        for finish in finishers {
+            finish(
+                committed
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Database(e.to_string())),
+            );
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn account_exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    conn.query_row("SELECT 1 FROM accounts WHERE name = ?1", [name], |_| Ok(()))
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(db)
+}
+
+fn device_exists(conn: &Connection, account: &str, device: DeviceId) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT 1 FROM devices WHERE account = ?1 AND device = ?2",
+        params![account, device],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|o| o.is_some())
+    .map_err(db)
+}
+
+fn count_keys(
+    conn: &Connection,
+    account: &str,
+    device: DeviceId,
+) -> Result<PrekeyCount, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT kind, COUNT(*) FROM one_time_keys WHERE account = ?1 AND device = ?2 GROUP BY kind")
+        .map_err(db)?;
+    let mut count = PrekeyCount::default();
+    let rows = stmt
+        .query_map(params![account, device], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?))
+        })
+        .map_err(db)?;
+    for row in rows {
+        match row.map_err(db)? {
+            (EC, n) => count.ec = n,
+            (_, n) => count.kyber = n,
+        }
+    }
+    Ok(count)
+}
+
+fn queue_len(
+    conn: &Connection,
+    state: &mut WriterState,
+    account: &str,
+    device: DeviceId,
+) -> Result<u32, StoreError> {
+    if let Some(n) = state.depth.get(&(account.to_owned(), device)) {
+        return Ok(*n);
+    }
+    let n: u32 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM queue WHERE account = ?1 AND device = ?2",
+            params![account, device],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    state.depth.insert((account.to_owned(), device), n);
+    Ok(n)
+}
+
+fn signed(id: Option<u32>, public: Option<Vec<u8>>, sig: Option<Vec<u8>>) -> Option<SignedKey> {
+    Some(SignedKey {
+        id: id?,
+        public: public?,
+        signature: sig?,
+    })
+}
+
+mod store_impl;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::suite;
+
+    fn fresh() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3"), 64).expect("open");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn accounts() {
+        suite::accounts(&fresh().1).await;
+    }
+
+    #[tokio::test]
+    async fn devices() {
+        suite::devices(&fresh().1).await;
+    }
+
+    #[tokio::test]
+    async fn keys() {
+        suite::keys(&fresh().1).await;
+    }
+
+    #[tokio::test]
+    async fn queues() {
+        suite::queues(&fresh().1).await;
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopen_and_ids_keep_increasing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite3");
+        let lim = QueueLimits {
+            max_per_device: 10,
+            ttl_ms: u64::MAX / 4,
+            now_ms: 1,
+        };
+        let copy = NewMessage {
+            account: "a".into(),
+            device: 1,
+            sender: "b@x/1".into(),
+            msg_id: "1".into(),
+            payload: vec![1],
+        };
+        let first = {
+            let store = SqliteStore::open(&path, 8).expect("open");
+            store
+                .enqueue(vec![copy.clone()], lim)
+                .await
+                .expect("enqueue")
+        };
+        let store = SqliteStore::open(&path, 8).expect("reopen");
+        let second = store.enqueue(vec![copy], lim).await.expect("enqueue");
+        assert!(second.stanza_id > first.stanza_id);
+        assert_eq!(
+            store
+                .pending("a", 1, 0, 10, 2)
+                .await
+                .expect("pending")
+                .len(),
+            2
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_transactions() {
+        let (_dir, store) = fresh();
+        let store = Arc::new(store);
+        let lim = QueueLimits {
+            max_per_device: 100_000,
+            ttl_ms: 1 << 40,
+            now_ms: 1,
+        };
+        let mut tasks = Vec::new();
+        for i in 0..2000u32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let copy = NewMessage {
+                    account: "a".into(),
+                    device: i % 4,
+                    sender: "b@x/1".into(),
+                    msg_id: i.to_string(),
+                    payload: vec![0; 64],
+                };
+                store.enqueue(vec![copy], lim).await
+            }));
+        }
+        for t in tasks {
+            t.await.expect("join").expect("enqueue");
+        }
+        assert_eq!(store.queue_depth().await.expect("depth"), 2000);
+    }
+}

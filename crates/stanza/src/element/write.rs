@@ -1,0 +1,144 @@
+//! Serialization of [`Element`] trees to UTF-8 XML bytes.
+//!
+//! Namespaces are written as default-namespace declarations where an element's namespace
+//! differs from the one in scope; elements in the stream namespace use the `stream:`
+//! prefix. Text escapes `&`, `<`, `>` and `\r`; attribute values (single-quoted) also escape
+//! quotes and whitespace controls, so that parsing the output gives back the same tree.
+
+use super::{Element, Node};
+use crate::ns;
+
+/// Appends `s` escaped for character data.
+pub fn escape_text(s: &str, out: &mut Vec<u8>) {
+    escape(s.as_bytes(), out, false);
+}
+
+/// Appends `s` escaped for a single- or double-quoted attribute value.
+pub fn escape_attribute(s: &str, out: &mut Vec<u8>) {
+    escape(s.as_bytes(), out, true);
+}
+
+/// 0 = copy; 1 = escape in text and attributes; 2 = escape in attributes only.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'&' as usize] = 1;
+    t[b'<' as usize] = 1;
+    t[b'>' as usize] = 1;
+    t[b'\r' as usize] = 1;
+    t[b'\'' as usize] = 2;
+    t[b'"' as usize] = 2;
+    t[b'\t' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t
+};
+
+fn escape(bytes: &[u8], out: &mut Vec<u8>, attr: bool) {
+    let limit = if attr { 2 } else { 1 };
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let class = CLASS[b as usize];
+        if class == 0 || class > limit {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        let rep: &[u8] = match b {
+            b'&' => b"&amp;",
+            b'<' => b"&lt;",
+            b'>' => b"&gt;",
+            b'\r' => b"&#xD;",
+            b'\'' => b"&apos;",
+            b'"' => b"&quot;",
+            b'\t' => b"&#x9;",
+            _ => b"&#xA;",
+        };
+        out.extend_from_slice(rep);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+pub(super) fn write_element(el: &Element, parent_ns: &str, out: &mut Vec<u8>) {
+    out.push(b'<');
+    let stream_prefixed = el.ns == ns::STREAM;
+    let scope_ns: &str = if stream_prefixed {
+        out.extend_from_slice(b"stream:");
+        out.extend_from_slice(el.name.as_bytes());
+        if parent_ns.is_empty() {
+            out.extend_from_slice(b" xmlns:stream='");
+            out.extend_from_slice(ns::STREAM.as_bytes());
+            out.push(b'\'');
+        }
+        parent_ns
+    } else {
+        out.extend_from_slice(el.name.as_bytes());
+        if el.ns != parent_ns {
+            out.extend_from_slice(b" xmlns='");
+            escape_attribute(&el.ns, out);
+            out.push(b'\'');
+        }
+        &el.ns
+    };
+    for (k, v) in &el.attrs {
+        out.push(b' ');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"='");
+        escape_attribute(v, out);
+        out.push(b'\'');
+    }
+    if el.children.is_empty() {
+        out.extend_from_slice(b"/>");
+        return;
+    }
+    out.push(b'>');
+    for child in &el.children {
+        match child {
+            Node::Element(e) => write_element(e, scope_ns, out),
+            Node::Text(t) => escape_text(t, out),
+        }
+    }
+    out.extend_from_slice(b"</");
+    if stream_prefixed {
+        out.extend_from_slice(b"stream:");
+    }
+    out.extend_from_slice(el.name.as_bytes());
+    out.push(b'>');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_text_and_attributes() {
+        let mut out = Vec::new();
+        escape_text("a<b>&'\"\r\n", &mut out);
+        assert_eq!(out, b"a&lt;b&gt;&amp;'\"&#xD;\n");
+        out.clear();
+        escape_attribute("'\"\t\n<", &mut out);
+        assert_eq!(out, b"&apos;&quot;&#x9;&#xA;&lt;");
+    }
+
+    #[test]
+    fn namespaces_declared_only_where_they_change() {
+        let el = Element::new("message", ns::JABBER_CLIENT)
+            .with_attr("to", "a@b")
+            .with_child(
+                Element::new("e2ee", ns::PORTICO_E2EE)
+                    .with_child(Element::new("to", ns::PORTICO_E2EE).with_text("QQ==")),
+            );
+        assert_eq!(
+            String::from_utf8_lossy(&el.to_bytes()),
+            "<message to='a@b'><e2ee xmlns='urn:portico:e2ee:1'><to>QQ==</to></e2ee></message>"
+        );
+    }
+
+    #[test]
+    fn stream_namespace_uses_prefix() {
+        let el = Element::new("error", ns::STREAM)
+            .with_child(Element::new("not-well-formed", ns::STREAM_ERRORS));
+        assert_eq!(
+            String::from_utf8_lossy(&el.to_bytes()),
+            "<stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
+        );
+    }
+}

@@ -104,6 +104,20 @@ pub(crate) fn expect(
     }
 }
 
+/// The error for an element that is none of the ones a type accepts.
+pub(crate) fn unexpected(
+    el: &Element,
+    expected: &'static str,
+    expected_ns: &'static str,
+) -> DecodeError {
+    DecodeError::UnexpectedElement {
+        expected,
+        expected_ns,
+        found: cut(el.name()),
+        found_ns: cut(el.ns()),
+    }
+}
+
 /// Takes a required attribute.
 pub(crate) fn req_attr(
     el: &mut Element,

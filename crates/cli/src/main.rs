@@ -1,14 +1,63 @@
 //! `portico`: one binary for every role in a Portico deployment.
 
-use clap::Parser;
+mod admin;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
 
 /// Portico: a self-hostable messaging-interoperability hub with end-to-end encryption
 /// by the Signal Protocol.
 #[derive(Debug, Parser)]
 #[command(name = "portico", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub: XMPP on 5222 (STARTTLS) and 5223 (direct TLS), HTTPS on 8443.
+    ///
+    /// Every setting can be given in the TOML file and overridden by a PORTICO_… environment
+    /// variable (PORTICO_DOMAIN, PORTICO_DATA_DIR, PORTICO_C2S_STARTTLS_ADDR, PORTICO_C2S_TLS_ADDR,
+    /// PORTICO_HTTP_ADDR, PORTICO_REGISTRATION, PORTICO_MAX_DEVICES, PORTICO_QUEUE_TTL_DAYS,
+    /// PORTICO_QUEUE_MAX_PER_DEVICE, PORTICO_LIMITS_…). PORTICO_LOG sets the log level.
+    Serve(ConfigArgs),
+    /// Administer the hub's data (works while the hub runs).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data dir (overrides `data_dir` in the file and PORTICO_DATA_DIR).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Manage first-party accounts.
+    User {
+        #[command(subcommand)]
+        command: admin::UserCommand,
+    },
+}
 
 fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Admin {
+            command: AdminCommand::User { command },
+        } => admin::run(command),
+    }
 }

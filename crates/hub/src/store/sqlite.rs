@@ -244,7 +244,8 @@ fn writer_loop(conn: Connection, mut state: WriterState, rx: mpsc::Receiver<Job>
     }
 }
 
-pub(crate) fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -110,7 +110,11 @@ impl Jid {
         }
         Ok(Jid {
             node: node.map(CompactString::from),
-            domain: CompactString::from(domain.to_ascii_lowercase()),
+            domain: if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+                CompactString::from(domain.to_ascii_lowercase())
+            } else {
+                CompactString::from(domain)
+            },
             resource: resource.map(CompactString::from),
         })
     }

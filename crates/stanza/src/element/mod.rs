@@ -11,6 +11,7 @@ mod write;
 use compact_str::CompactString;
 
 pub use write::{escape_attribute, escape_text};
+pub(crate) use write::{write_attr, write_jid_attr};
 
 /// One child node of an [`Element`].
 #[derive(Debug, Clone, PartialEq, Eq)]

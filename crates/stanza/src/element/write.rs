@@ -32,7 +32,30 @@ const CLASS: [u8; 256] = {
     t
 };
 
+/// True if any byte of `chunk` may need escaping (branch-free so it vectorizes).
+#[inline]
+fn chunk_needs_escape(chunk: &[u8], attr: bool) -> bool {
+    let mut hit = false;
+    for &b in chunk {
+        let text = (b == b'&') | (b == b'<') | (b == b'>') | (b == b'\r');
+        let quote = (b == b'\'') | (b == b'"') | (b == b'\t') | (b == b'\n');
+        hit |= text | (attr & quote);
+    }
+    hit
+}
+
 fn escape(bytes: &[u8], out: &mut Vec<u8>, attr: bool) {
+    out.reserve(bytes.len());
+    let mut clean = 0;
+    // Most content (base64 ciphertext, ids) needs no escaping: skip it 32 bytes at a time.
+    for chunk in bytes.chunks(32) {
+        if chunk_needs_escape(chunk, attr) {
+            break;
+        }
+        clean += chunk.len();
+    }
+    out.extend_from_slice(&bytes[..clean]);
+    let bytes = &bytes[clean..];
     let limit = if attr { 2 } else { 1 };
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -55,6 +78,32 @@ fn escape(bytes: &[u8], out: &mut Vec<u8>, attr: bool) {
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends ` name='value'` with the value escaped.
+pub(crate) fn write_attr(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.push(b' ');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"='");
+    escape_attribute(value, out);
+    out.push(b'\'');
+}
+
+/// Appends ` name='jid'` without formatting the JID into a temporary string.
+pub(crate) fn write_jid_attr(out: &mut Vec<u8>, name: &str, jid: &crate::Jid) {
+    out.push(b' ');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"='");
+    if let Some(n) = jid.node() {
+        escape_attribute(n, out);
+        out.push(b'@');
+    }
+    escape_attribute(jid.domain(), out);
+    if let Some(r) = jid.resource() {
+        out.push(b'/');
+        escape_attribute(r, out);
+    }
+    out.push(b'\'');
 }
 
 pub(super) fn write_element(el: &Element, parent_ns: &str, out: &mut Vec<u8>) {

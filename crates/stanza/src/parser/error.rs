@@ -70,6 +70,12 @@ pub enum ParseError {
         /// The prefix (truncated to 64 bytes).
         prefix: String,
     },
+    /// A declaration rebinds `xml`, `xmlns` or `stream` to another namespace.
+    #[error("namespace prefix '{prefix}' is reserved and cannot be bound to another namespace")]
+    ReservedPrefix {
+        /// The prefix.
+        prefix: String,
+    },
     /// The stream header is not `<stream:stream>` in the stream namespace.
     #[error("the stream header must be <stream> in namespace http://etherx.jabber.org/streams")]
     InvalidStreamNamespace,
@@ -105,7 +111,9 @@ impl ParseError {
             | ProcessingInstructionRefused
             | CommentRefused
             | UnknownEntity { .. } => StreamErrorCondition::RestrictedXml,
-            UnboundPrefix { .. } => StreamErrorCondition::BadNamespacePrefix,
+            UnboundPrefix { .. } | ReservedPrefix { .. } => {
+                StreamErrorCondition::BadNamespacePrefix
+            }
             InvalidStreamNamespace => StreamErrorCondition::InvalidNamespace,
             TextAtStreamLevel => StreamErrorCondition::BadFormat,
             InvalidUtf8

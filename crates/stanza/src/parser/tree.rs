@@ -118,6 +118,17 @@ fn open(
                     "a namespace prefix cannot be unbound",
                 ));
             }
+            let reserved = match prefix {
+                b"xmlns" => true,
+                b"xml" => *value != *ns::XML,
+                b"stream" => *value != *ns::STREAM,
+                _ => false,
+            };
+            if reserved {
+                return Err(ParseError::ReservedPrefix {
+                    prefix: truncated(prefix),
+                });
+            }
             scopes
                 .bindings
                 .push((CompactString::from(utf8(prefix)?), intern_ns(&value)));
@@ -382,6 +393,10 @@ mod tests {
             parse("<a>&foo;</a>").expect_err("must fail"),
             ParseError::UnknownEntity { name: "foo".into() }
         );
+        assert!(matches!(
+            parse("<a xmlns:stream='urn:x'/>").expect_err("must fail"),
+            ParseError::ReservedPrefix { .. }
+        ));
         assert!(matches!(
             parse("<x:a/>").expect_err("must fail"),
             ParseError::UnboundPrefix { .. }

@@ -3,7 +3,7 @@
 use super::StanzaError;
 use super::e2ee::{Ack, E2ee, Interop, Received};
 use super::util::{DecodeError, expect, jid_attr, wire_enum};
-use crate::element::{Element, Node};
+use crate::element::{Element, Node, write_attr, write_jid_attr};
 use crate::jid::Jid;
 use crate::ns;
 use compact_str::CompactString;
@@ -93,6 +93,76 @@ impl From<Message> for Element {
             el.push_child(p);
         }
         el
+    }
+}
+
+impl Message {
+    /// Serializes as a top-level stanza of a `jabber:client` stream; byte-identical to
+    /// `Element::from(self.clone()).to_bytes()`, but without building a tree (the hot path).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512);
+        self.write_to(&mut out);
+        out
+    }
+
+    /// Appends the serialization of [`to_bytes`](Self::to_bytes) to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"<message");
+        if let Some(v) = &self.id {
+            write_attr(out, "id", v);
+        }
+        if let Some(v) = &self.from {
+            write_jid_attr(out, "from", v);
+        }
+        if let Some(v) = &self.to {
+            write_jid_attr(out, "to", v);
+        }
+        if let Some(v) = self.kind {
+            write_attr(out, "type", v.as_str());
+        }
+        if let Some(v) = &self.lang {
+            write_attr(out, "xml:lang", v);
+        }
+        let empty = self.body.is_none()
+            && self.e2ee.is_none()
+            && self.ack.is_none()
+            && self.received.is_none()
+            && self.interop.is_none()
+            && self.error.is_none()
+            && self.payloads.is_empty();
+        if empty {
+            out.extend_from_slice(b"/>");
+            return;
+        }
+        out.push(b'>');
+        if let Some(b) = &self.body {
+            if b.is_empty() {
+                out.extend_from_slice(b"<body/>");
+            } else {
+                out.extend_from_slice(b"<body>");
+                crate::element::escape_text(b, out);
+                out.extend_from_slice(b"</body>");
+            }
+        }
+        if let Some(x) = &self.e2ee {
+            x.write_in(ns::JABBER_CLIENT, out);
+        }
+        if let Some(x) = &self.ack {
+            Element::from(x.clone()).write_to(out);
+        }
+        if let Some(x) = &self.received {
+            Element::from(x.clone()).write_to(out);
+        }
+        if let Some(x) = &self.interop {
+            Element::from(x.clone()).write_to(out);
+        }
+        if let Some(x) = &self.error {
+            Element::from(x.clone()).write_to(out);
+        }
+        for p in &self.payloads {
+            p.write_to(out);
+        }
+        out.extend_from_slice(b"</message>");
     }
 }
 

@@ -35,6 +35,7 @@ pub mod element;
 pub mod jid;
 pub mod ns;
 pub mod parser;
+pub mod sasl;
 pub mod stanza;
 
 pub use compact_str::CompactString;

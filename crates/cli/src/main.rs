@@ -2,6 +2,7 @@
 
 mod admin;
 mod serve;
+mod xmpp_client;
 
 use std::path::PathBuf;
 

@@ -193,3 +193,7 @@ pub async fn https_get(addr: SocketAddr, cert: &Path, path: &str) -> (u16, Strin
         .unwrap_or_default();
     (status, content_type, body.to_owned())
 }
+
+pub mod xmpp;
+#[path = "../../src/xmpp_client.rs"]
+pub mod xmpp_client;

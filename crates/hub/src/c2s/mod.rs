@@ -1,14 +1,99 @@
-//! Client-to-server XMPP sessions: the listeners on the STARTTLS and direct-TLS ports.
+//! Client-to-server XMPP sessions: the listeners on the STARTTLS and direct-TLS ports, the
+//! registry of online devices ([`Router`]), and the per-connection session task.
+//!
+//! - [`conn`]: bytes ↔ events and elements for one connection.
+//! - [`sasl`]: SCRAM-SHA-256 and PLAIN, server side.
+//! - `session`: stream negotiation (STARTTLS, SASL, bind) and the bound session loop.
+//! - `routing`: e2ee messages (device-set check, durable queueing, ack, delivery).
+//! - `keys`: the key directory IQs.
 
-use std::sync::Arc;
+pub mod conn;
+mod keys;
+mod routing;
+pub mod sasl;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use portico_stanza::Element;
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::store::Store;
+use crate::store::{DeviceId, QueuedMessage, Store};
+
+/// What one session can be told by others.
+#[derive(Debug)]
+pub enum Push {
+    /// A message was durably queued for this device.
+    Deliver(Arc<QueuedMessage>),
+    /// A stanza to send as is (notices).
+    Stanza(Element),
+    /// Another connection bound the same device; this one must close.
+    Replaced,
+}
+
+/// An online device's session: its id and its channel.
+type SessionEntry = (u64, mpsc::UnboundedSender<Push>);
+
+/// Online devices, each with the channel to its session.
+#[derive(Default)]
+pub struct Router {
+    sessions: Mutex<HashMap<(String, DeviceId), SessionEntry>>,
+}
+
+impl Router {
+    /// Registers a session for a device, telling any previous one it is replaced.
+    pub fn register(
+        &self,
+        account: &str,
+        device: DeviceId,
+        session: u64,
+        tx: mpsc::UnboundedSender<Push>,
+    ) {
+        let old = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|mut s| s.insert((account.to_owned(), device), (session, tx)));
+        if let Some((_, old)) = old {
+            let _ = old.send(Push::Replaced);
+        }
+    }
+
+    /// Removes the device's session if it is still `session`.
+    pub fn unregister(&self, account: &str, device: DeviceId, session: u64) {
+        if let Ok(mut s) = self.sessions.lock() {
+            let key = (account.to_owned(), device);
+            if s.get(&key).is_some_and(|(id, _)| *id == session) {
+                s.remove(&key);
+            }
+        }
+    }
+
+    /// Hands `push` to the device's session; false if it is offline.
+    pub fn push(&self, account: &str, device: DeviceId, push: Push) -> bool {
+        let tx = self.sessions.lock().ok().and_then(|s| {
+            s.get(&(account.to_owned(), device))
+                .map(|(_, tx)| tx.clone())
+        });
+        tx.is_some_and(|tx| tx.send(push).is_ok())
+    }
+
+    /// Whether the device has a session.
+    pub fn is_online(&self, account: &str, device: DeviceId) -> bool {
+        self.sessions
+            .lock()
+            .map(|s| s.contains_key(&(account.to_owned(), device)))
+            .unwrap_or(false)
+    }
+}
 
 /// Shared state of every client session.
 #[derive(Clone)]
@@ -16,14 +101,16 @@ pub struct C2s {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    #[allow(dead_code)]
-    config: Config,
-    #[allow(dead_code)]
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-    #[allow(dead_code)]
-    tls: Arc<rustls::ServerConfig>,
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) tls: TlsAcceptor,
+    pub(crate) router: Router,
+    connections: Arc<Semaphore>,
+    active: AtomicUsize,
+    idle: Notify,
+    next_session: AtomicU64,
 }
 
 impl C2s {
@@ -34,33 +121,73 @@ impl C2s {
         metrics: Arc<Metrics>,
         tls: Arc<rustls::ServerConfig>,
     ) -> Self {
+        let max = config.limits.max_connections as usize;
         Self {
             inner: Arc::new(Inner {
                 config,
                 store,
                 metrics,
-                tls,
+                tls: TlsAcceptor::from(tls),
+                router: Router::default(),
+                connections: Arc::new(Semaphore::new(max)),
+                active: AtomicUsize::new(0),
+                idle: Notify::new(),
+                next_session: AtomicU64::new(1),
             }),
         }
     }
 
     /// Accepts connections until shutdown; `direct_tls` selects XEP-0368 direct TLS.
     pub async fn listen(self, listener: TcpListener, direct_tls: bool, mut shutdown: Shutdown) {
-        let _ = direct_tls;
         loop {
-            tokio::select! {
-                a = listener.accept() => {
-                    if a.is_ok() {
-                        self.inner.metrics.reject("not-implemented");
-                    }
-                }
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
                 () = shutdown.wait() => break,
-            }
+            };
+            let Ok((tcp, _peer)) = accepted else {
+                // Out of file descriptors or similar: back off briefly instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let Ok(permit) = self.inner.connections.clone().try_acquire_owned() else {
+                self.inner.metrics.reject("max-connections");
+                let inner = self.inner.clone();
+                tokio::spawn(async move { session::refuse_full(&inner, tcp).await });
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let inner = self.inner.clone();
+            let shutdown = shutdown.clone();
+            inner.active.fetch_add(1, Ordering::SeqCst);
+            inner.metrics.connections.inc();
+            let id = inner.next_session.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                session::run(&inner, tcp, direct_tls, shutdown, id).await;
+                inner.metrics.connections.dec();
+                drop(permit);
+                if inner.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    inner.idle.notify_waiters();
+                }
+            });
         }
     }
 
     /// Waits up to `grace` for open sessions to close after shutdown.
     pub async fn drain(&self, grace: Duration) {
-        let _ = grace;
+        let wait = async {
+            loop {
+                let notified = self.inner.idle.notified();
+                if self.inner.active.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(grace, wait).await.is_err() {
+            tracing::warn!(
+                open = self.inner.active.load(Ordering::SeqCst),
+                "sessions still open after the shutdown grace period"
+            );
+        }
     }
 }

@@ -115,6 +115,8 @@ pub struct SignedKey {
 /// What a device publishes to the key directory; absent parts stay as they were.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyUpload {
+    /// The device's Signal registration id.
+    pub registration_id: Option<u32>,
     /// The device's identity public key; a new one discards the device's one-time keys.
     pub identity_key: Option<Vec<u8>>,
     /// The current signed prekey.
@@ -141,6 +143,8 @@ pub struct PrekeyCount {
 pub struct Bundle {
     /// The device.
     pub device: DeviceId,
+    /// The device's Signal registration id (0 if never published).
+    pub registration_id: u32,
     /// Identity public key.
     pub identity_key: Vec<u8>,
     /// Signed prekey.
@@ -245,6 +249,12 @@ pub trait Store: Send + Sync + 'static {
         account: &'a str,
         device: DeviceId,
     ) -> StoreFuture<'a, Option<Bundle>>;
+    /// The device's published identity key, if any.
+    fn identity_key<'a>(
+        &'a self,
+        account: &'a str,
+        device: DeviceId,
+    ) -> StoreFuture<'a, Option<Vec<u8>>>;
     /// One-time prekeys the device has left.
     fn prekey_count<'a>(
         &'a self,

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 CREATE TABLE IF NOT EXISTS devices (
     account TEXT NOT NULL, device INTEGER NOT NULL, PRIMARY KEY (account, device)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS device_keys (
-    account TEXT NOT NULL, device INTEGER NOT NULL, identity_key BLOB,
+    account TEXT NOT NULL, device INTEGER NOT NULL, identity_key BLOB, registration_id INTEGER,
     spk_id INTEGER, spk BLOB, spk_sig BLOB, kyber_id INTEGER, kyber BLOB, kyber_sig BLOB,
     PRIMARY KEY (account, device)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS one_time_keys (

@@ -116,6 +116,7 @@ pub async fn keys(store: &dyn Store) {
         signature: vec![9; 4],
     };
     let upload = KeyUpload {
+        registration_id: Some(4711),
         identity_key: Some(vec![7; 33]),
         signed_prekey: Some(sk(1)),
         last_resort_kyber: Some(sk(1000)),
@@ -138,6 +139,7 @@ pub async fn keys(store: &dyn Store) {
         .expect("fetch")
         .expect("bundle");
     assert_eq!(b1.identity_key, vec![7; 33]);
+    assert_eq!(b1.registration_id, 4711);
     assert_eq!(b1.one_time_ec.as_ref().map(|k| k.id), Some(1));
     assert_eq!((b1.kyber.id, b1.kyber_is_last_resort), (2000, false));
     let b2 = store

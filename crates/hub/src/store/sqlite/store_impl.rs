@@ -205,6 +205,13 @@ impl Store for SqliteStore {
                 )
                 .map_err(db)?;
             }
+            if let Some(id) = upload.registration_id {
+                conn.execute(
+                    "UPDATE device_keys SET registration_id = ?3 WHERE account = ?1 AND device = ?2",
+                    params![account, device, id],
+                )
+                .map_err(db)?;
+            }
             if let Some(k) = &upload.signed_prekey {
                 conn.execute(
                     "UPDATE device_keys SET spk_id = ?3, spk = ?4, spk_sig = ?5 WHERE account = ?1 AND device = ?2",
@@ -253,16 +260,19 @@ impl Store for SqliteStore {
                 Option<u32>,
                 Option<Vec<u8>>,
                 Option<Vec<u8>>,
+                Option<u32>,
             );
             let row: Option<Row> = conn
                 .query_row(
-                    "SELECT identity_key, spk_id, spk, spk_sig, kyber_id, kyber, kyber_sig FROM device_keys WHERE account = ?1 AND device = ?2",
+                    "SELECT identity_key, spk_id, spk, spk_sig, kyber_id, kyber, kyber_sig, registration_id FROM device_keys WHERE account = ?1 AND device = ?2",
                     params![account, device],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                    |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                    },
                 )
                 .optional()
                 .map_err(db)?;
-            let Some((Some(identity_key), spk_id, spk, spk_sig, k_id, k, k_sig)) = row else {
+            let Some((Some(identity_key), spk_id, spk, spk_sig, k_id, k, k_sig, reg)) = row else {
                 return Ok(None);
             };
             let Some(signed_prekey) = signed(spk_id, spk, spk_sig) else {
@@ -303,12 +313,31 @@ impl Store for SqliteStore {
             };
             Ok(Some(Bundle {
                 device,
+                registration_id: reg.unwrap_or(0),
                 identity_key,
                 signed_prekey,
                 one_time_ec,
                 kyber,
                 kyber_is_last_resort,
             }))
+        })
+    }
+
+    fn identity_key<'a>(
+        &'a self,
+        account: &'a str,
+        device: DeviceId,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let account = account.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT identity_key FROM device_keys WHERE account = ?1 AND device = ?2",
+                params![account, device],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(db)
         })
     }
 

@@ -1,0 +1,352 @@
+//! A small XMPP client for `portico bench` and the end-to-end tests: direct TLS or STARTTLS,
+//! SASL SCRAM-SHA-256 or PLAIN, bind, then elements in and out. A reader task parses the
+//! stream and hands complete elements over a channel, so sending never waits on receiving.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use portico_stanza::parser::{Event, Limits, StreamHeader, StreamParser};
+use portico_stanza::sasl::{ScramClient, plain_message};
+use portico_stanza::stanza::{Bind, Iq, IqKind, Sasl, StartTls, StreamFeatures};
+use portico_stanza::{Element, Jid, ns};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// How to log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mech {
+    /// SASL SCRAM-SHA-256.
+    Scram,
+    /// SASL PLAIN.
+    Plain,
+}
+
+/// What went wrong while connecting.
+#[derive(Debug)]
+pub enum ClientError {
+    /// Socket or TLS failure.
+    Io(std::io::Error),
+    /// The server closed or sent something unexpected; the element or text says what.
+    Protocol(String),
+    /// Authentication failed; the server's `<failure/>`.
+    Auth(String),
+    /// Bind failed; the server's IQ error.
+    Bind(String),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Io(e) => write!(f, "I/O: {e}"),
+            ClientError::Protocol(s) => write!(f, "protocol: {s}"),
+            ClientError::Auth(s) => write!(f, "auth: {s}"),
+            ClientError::Bind(s) => write!(f, "bind: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+/// Connection parameters.
+#[derive(Clone)]
+pub struct Login {
+    /// Server address.
+    pub addr: SocketAddr,
+    /// TLS client configuration (trusting the hub).
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Hub domain.
+    pub domain: String,
+    /// Account name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// SASL mechanism.
+    pub mech: Mech,
+    /// Device id to bind, or `None` to register a new device.
+    pub resource: Option<String>,
+    /// STARTTLS (port 5222) instead of direct TLS (5223).
+    pub starttls: bool,
+}
+
+/// A logged-in, bound client.
+pub struct Client {
+    writer: WriteHalf<TlsStream<TcpStream>>,
+    /// Elements from the server, in order; `None` once the stream ended.
+    pub incoming: mpsc::UnboundedReceiver<Element>,
+    /// The bound full JID.
+    pub jid: Jid,
+    out: Vec<u8>,
+}
+
+struct Raw<S> {
+    io: S,
+    parser: StreamParser,
+    buf: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
+    fn new(io: S) -> Self {
+        Self {
+            io,
+            parser: StreamParser::new(Limits::default()),
+            buf: vec![0; 16384],
+        }
+    }
+
+    async fn event(&mut self) -> Result<Event, ClientError> {
+        loop {
+            match self.parser.next_event() {
+                Ok(Some(ev)) => return Ok(ev),
+                Ok(None) => {}
+                Err(e) => return Err(ClientError::Protocol(e.to_string())),
+            }
+            let n = tokio::time::timeout(Duration::from_secs(30), self.io.read(&mut self.buf))
+                .await
+                .map_err(|_| ClientError::Protocol("timed out waiting for the server".into()))??;
+            if n == 0 {
+                return Err(ClientError::Protocol(
+                    "the server closed the connection".into(),
+                ));
+            }
+            self.parser.feed(&self.buf[..n]);
+        }
+    }
+
+    async fn element(&mut self) -> Result<Element, ClientError> {
+        match self.event().await? {
+            Event::Stanza(el) => Ok(el),
+            other => Err(ClientError::Protocol(format!(
+                "expected an element, got {other:?}"
+            ))),
+        }
+    }
+
+    async fn send(&mut self, el: impl Into<Element>) -> Result<(), ClientError> {
+        self.io.write_all(&el.into().to_bytes()).await?;
+        Ok(())
+    }
+
+    async fn open(&mut self, domain: &str) -> Result<StreamFeatures, ClientError> {
+        let header = StreamHeader {
+            to: Some(domain.into()),
+            version: Some("1.0".into()),
+            default_ns: ns::JABBER_CLIENT.into(),
+            ..StreamHeader::default()
+        };
+        self.io.write_all(&header.to_bytes()).await?;
+        match self.event().await? {
+            Event::StreamHeader(_) => {}
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected a stream header, got {other:?}"
+                )));
+            }
+        }
+        let el = self.element().await?;
+        if el.is("error", ns::STREAM) {
+            return Err(ClientError::Protocol(el.to_string()));
+        }
+        StreamFeatures::try_from(el).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+}
+
+fn nonce() -> String {
+    let mut b = [0u8; 18];
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Client {
+    /// Connects, authenticates and binds.
+    pub async fn connect(login: &Login) -> Result<Client, ClientError> {
+        let mut tcp = TcpStream::connect(login.addr).await?;
+        let _ = tcp.set_nodelay(true);
+        if login.starttls {
+            let mut raw = Raw::new(tcp);
+            let features = raw.open(&login.domain).await?;
+            if features.starttls.is_none() {
+                return Err(ClientError::Protocol("no STARTTLS offered".into()));
+            }
+            raw.send(StartTls::Request).await?;
+            let el = raw.element().await?;
+            if StartTls::try_from(el).ok() != Some(StartTls::Proceed) {
+                return Err(ClientError::Protocol("STARTTLS refused".into()));
+            }
+            tcp = raw.io;
+        }
+        let name = rustls::pki_types::ServerName::try_from(login.domain.clone())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let tls = TlsConnector::from(login.tls.clone())
+            .connect(name, tcp)
+            .await?;
+        let mut raw = Raw::new(tls);
+        raw.open(&login.domain).await?;
+        match login.mech {
+            Mech::Plain => {
+                let msg = plain_message(None, &login.user, login.password.as_bytes());
+                raw.send(Sasl::Auth {
+                    mechanism: "PLAIN".into(),
+                    initial: Some(msg),
+                })
+                .await?;
+                match Sasl::try_from(raw.element().await?) {
+                    Ok(Sasl::Success(_)) => {}
+                    other => return Err(ClientError::Auth(format!("{other:?}"))),
+                }
+            }
+            Mech::Scram => {
+                let (client, first) =
+                    ScramClient::with_nonce(&login.user, login.password.as_bytes(), &nonce());
+                raw.send(Sasl::Auth {
+                    mechanism: "SCRAM-SHA-256".into(),
+                    initial: Some(zeroize::Zeroizing::new(first)),
+                })
+                .await?;
+                let server_first = match Sasl::try_from(raw.element().await?) {
+                    Ok(Sasl::Challenge(d)) => d,
+                    other => return Err(ClientError::Auth(format!("{other:?}"))),
+                };
+                let (client, last) = client
+                    .handle_server_first(&server_first)
+                    .map_err(|e| ClientError::Auth(e.to_string()))?;
+                raw.send(Sasl::Response(zeroize::Zeroizing::new(last)))
+                    .await?;
+                match Sasl::try_from(raw.element().await?) {
+                    Ok(Sasl::Success(Some(v))) => client
+                        .verify(&v)
+                        .map_err(|e| ClientError::Auth(e.to_string()))?,
+                    other => return Err(ClientError::Auth(format!("{other:?}"))),
+                }
+            }
+        }
+        raw.parser.restart();
+        let features = raw.open(&login.domain).await?;
+        if !features.bind {
+            return Err(ClientError::Protocol("no bind offered".into()));
+        }
+        raw.send(Iq::set(
+            "bind",
+            Bind::Request(login.resource.as_deref().map(Into::into)).into(),
+        ))
+        .await?;
+        let reply = raw.element().await?;
+        let iq = Iq::try_from(reply.clone()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let jid = match iq.kind {
+            IqKind::Result(Some(p)) => match Bind::try_from(p) {
+                Ok(Bind::Result(jid)) => jid,
+                _ => return Err(ClientError::Bind(reply.to_string())),
+            },
+            _ => return Err(ClientError::Bind(reply.to_string())),
+        };
+        let Raw { io, mut parser, .. } = raw;
+        let (reader, writer) = tokio::io::split(io);
+        let (tx, incoming) = mpsc::unbounded_channel();
+        // Elements already buffered go first.
+        while let Ok(Some(Event::Stanza(el))) = parser.next_event() {
+            let _ = tx.send(el);
+        }
+        tokio::spawn(read_loop(reader, parser, tx));
+        Ok(Client {
+            writer,
+            incoming,
+            jid,
+            out: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Queues an element; [`flush`](Self::flush) sends.
+    pub fn queue(&mut self, el: impl Into<Element>) {
+        el.into().write_to(&mut self.out);
+    }
+
+    /// Queues raw bytes.
+    pub fn queue_raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Sends everything queued.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.writer.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Sends one element.
+    pub async fn send(&mut self, el: impl Into<Element>) -> std::io::Result<()> {
+        self.queue(el);
+        self.flush().await
+    }
+
+    /// The next element within `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Element> {
+        tokio::time::timeout(timeout, self.incoming.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Sends an IQ and waits for its answer, setting aside anything else that arrives.
+    pub async fn iq(&mut self, iq: Iq, timeout: Duration) -> Option<Iq> {
+        let id = iq.id.clone();
+        self.send(iq).await.ok()?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let el = tokio::time::timeout_at(deadline, self.incoming.recv())
+                .await
+                .ok()??;
+            if el.name() == "iq" && el.attr("id") == Some(id.as_str()) {
+                return Iq::try_from(el).ok();
+            }
+        }
+    }
+
+    /// Closes the stream politely.
+    pub async fn close(mut self) {
+        let _ = self
+            .writer
+            .write_all(portico_stanza::parser::STREAM_END)
+            .await;
+        let _ = self.writer.shutdown().await;
+    }
+}
+
+async fn read_loop(
+    mut reader: ReadHalf<TlsStream<TcpStream>>,
+    mut parser: StreamParser,
+    tx: mpsc::UnboundedSender<Element>,
+) {
+    let mut buf = vec![0u8; 32768];
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        parser.feed(&buf[..n]);
+        loop {
+            match parser.next_event() {
+                Ok(Some(Event::Stanza(el))) => {
+                    if tx.send(el).is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(Event::StreamEnd)) | Err(_) => return,
+                Ok(Some(Event::StreamHeader(_))) => {}
+                Ok(None) => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,561 @@
+//! One client connection from the first byte to the last: STARTTLS (on the STARTTLS port),
+//! SASL, resource binding (DESIGN.md §4: the resource is the device id), then the bound
+//! session loop with XEP-0198 acks, XEP-0199 pings both ways, XEP-0030 disco, rate limiting
+//! and half-open detection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portico_stanza::parser::{Event, Limits, StreamHeader};
+use portico_stanza::stanza::{
+    Bind, DiscoInfo, Identity, Iq, IqKind, Message, MessageType, Sasl, SaslCondition, Sm,
+    StanzaCondition, StanzaError, StartTls, StreamErrorCondition, StreamFeatures, TopLevel,
+};
+use portico_stanza::{CompactString, Jid, ns};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::conn::{Conn, ReadEnd};
+use super::{Inner, Push, sasl};
+use crate::shutdown::Shutdown;
+use crate::store::{DeviceId, StoreError};
+
+/// Parser limits from the configuration.
+fn limits(inner: &Inner) -> Limits {
+    let l = &inner.config.limits;
+    Limits {
+        max_stanza_bytes: l.max_stanza_bytes as usize,
+        max_depth: l.max_depth as usize,
+        max_attributes: l.max_attributes as usize,
+        ..Limits::default()
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn header_for(inner: &Inner) -> Vec<u8> {
+    StreamHeader {
+        from: Some(inner.config.domain.as_str().into()),
+        id: Some(random_token().into()),
+        version: Some("1.0".into()),
+        lang: Some("en".into()),
+        default_ns: ns::JABBER_CLIENT.into(),
+        ..StreamHeader::default()
+    }
+    .to_bytes()
+}
+
+/// Refuses a connection over the connection cap with a stream error (after TLS if direct).
+pub async fn refuse_full(inner: &Inner, tcp: TcpStream) {
+    let mut conn = Conn::new(tcp, limits(inner));
+    conn.queue_raw(&header_for(inner));
+    conn.close_with(
+        StreamErrorCondition::ResourceConstraint,
+        "the hub is at its connection limit (limits.max_connections); retry later",
+    )
+    .await;
+}
+
+/// Why negotiation ended without a bound session.
+enum Stop {
+    /// Already answered (stream error sent) or the peer left.
+    Done,
+}
+
+/// Runs one connection.
+pub async fn run(
+    inner: &Arc<Inner>,
+    tcp: TcpStream,
+    direct_tls: bool,
+    shutdown: Shutdown,
+    id: u64,
+) {
+    let deadline =
+        Instant::now() + Duration::from_secs(inner.config.limits.login_timeout_secs.into());
+    let tcp = if direct_tls {
+        tcp
+    } else {
+        match starttls(inner, tcp, deadline).await {
+            Some(tcp) => tcp,
+            None => return,
+        }
+    };
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let tls = match tokio::time::timeout(remaining, inner.tls.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        _ => {
+            inner.metrics.reject("tls-handshake");
+            return;
+        }
+    };
+    let mut conn = Conn::new(tls, limits(inner));
+    let Ok(bound) = negotiate(inner, &mut conn, deadline).await else {
+        return;
+    };
+    super::routing::serve_bound(inner, conn, bound, shutdown, id).await;
+}
+
+/// The identity a session bound.
+pub struct Bound {
+    /// Account name.
+    pub account: String,
+    /// Device id.
+    pub device: DeviceId,
+    /// `account@domain/device`.
+    pub jid: Jid,
+}
+
+async fn next<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &Inner,
+    conn: &mut Conn<S>,
+    deadline: Instant,
+) -> Result<Event, Stop> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match conn.next_event(remaining).await {
+        Ok(ev) => Ok(ev),
+        Err(ReadEnd::Parse(e)) => {
+            inner.metrics.reject(e.condition().as_str());
+            conn.close_parse_error(&e).await;
+            Err(Stop::Done)
+        }
+        Err(ReadEnd::Timeout) => {
+            inner.metrics.reject("login-timeout");
+            conn.close_with(
+                StreamErrorCondition::ConnectionTimeout,
+                "login did not finish in time (limits.login_timeout_secs)",
+            )
+            .await;
+            Err(Stop::Done)
+        }
+        Err(ReadEnd::Closed | ReadEnd::Io) => Err(Stop::Done),
+    }
+}
+
+/// Waits for the client's stream header and answers with ours; checks the domain.
+async fn open_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &Inner,
+    conn: &mut Conn<S>,
+    deadline: Instant,
+) -> Result<(), Stop> {
+    let header = match next(inner, conn, deadline).await? {
+        Event::StreamHeader(h) => h,
+        _ => {
+            conn.queue_raw(&header_for(inner));
+            conn.close_with(
+                StreamErrorCondition::NotWellFormed,
+                "expected a stream header",
+            )
+            .await;
+            return Err(Stop::Done);
+        }
+    };
+    conn.queue_raw(&header_for(inner));
+    if header.to.as_deref() != Some(inner.config.domain.as_str()) {
+        inner.metrics.reject("host-unknown");
+        let text = format!("this hub serves {}", inner.config.domain);
+        conn.close_with(StreamErrorCondition::HostUnknown, &text)
+            .await;
+        return Err(Stop::Done);
+    }
+    if header.default_ns != ns::JABBER_CLIENT {
+        conn.close_with(
+            StreamErrorCondition::InvalidNamespace,
+            "only jabber:client streams are served here",
+        )
+        .await;
+        return Err(Stop::Done);
+    }
+    Ok(())
+}
+
+/// The plaintext part on the STARTTLS port; returns the TCP stream ready for the handshake.
+async fn starttls(inner: &Inner, tcp: TcpStream, deadline: Instant) -> Option<TcpStream> {
+    let mut conn = Conn::new(tcp, limits(inner));
+    open_stream(inner, &mut conn, deadline).await.ok()?;
+    conn.queue(StreamFeatures {
+        starttls: Some(true),
+        ..StreamFeatures::default()
+    });
+    conn.flush().await.ok()?;
+    match next(inner, &mut conn, deadline).await.ok()? {
+        Event::Stanza(el) if el.is("starttls", ns::TLS) => {
+            conn.send(StartTls::Proceed).await.ok()?;
+            Some(conn.into_inner())
+        }
+        _ => {
+            inner.metrics.reject("tls-required");
+            conn.close_with(
+                StreamErrorCondition::PolicyViolation,
+                "STARTTLS is required before anything else on this port",
+            )
+            .await;
+            None
+        }
+    }
+}
+
+/// SASL, stream restart and bind over TLS.
+async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &Inner,
+    conn: &mut Conn<S>,
+    deadline: Instant,
+) -> Result<Bound, Stop> {
+    open_stream(inner, conn, deadline).await?;
+    conn.queue(StreamFeatures {
+        mechanisms: vec!["SCRAM-SHA-256".into(), "PLAIN".into()],
+        ..StreamFeatures::default()
+    });
+    conn.flush().await.map_err(|_| Stop::Done)?;
+    let account = authenticate(inner, conn, deadline).await?;
+    conn.restart();
+    open_stream(inner, conn, deadline).await?;
+    conn.queue(StreamFeatures {
+        bind: true,
+        sm: true,
+        ..StreamFeatures::default()
+    });
+    conn.flush().await.map_err(|_| Stop::Done)?;
+    loop {
+        let Event::Stanza(el) = next(inner, conn, deadline).await? else {
+            return Err(Stop::Done);
+        };
+        let Ok(TopLevel::Iq(iq)) = TopLevel::try_from(el) else {
+            conn.close_with(StreamErrorCondition::NotAuthorized, "bind a resource first")
+                .await;
+            return Err(Stop::Done);
+        };
+        let bind = match &iq.kind {
+            IqKind::Set(p) if p.is("bind", ns::BIND) => Bind::try_from(p.clone()).ok(),
+            _ => None,
+        };
+        let Some(Bind::Request(resource)) = bind else {
+            let err =
+                StanzaError::new(StanzaCondition::NotAllowed).with_text("bind a resource first");
+            conn.send(iq.error(err)).await.map_err(|_| Stop::Done)?;
+            continue;
+        };
+        match bind_device(inner, &account, resource.as_deref()).await {
+            Ok(device) => {
+                let jid = Jid::parse(&format!("{account}@{}/{device}", inner.config.domain))
+                    .map_err(|_| Stop::Done)?;
+                conn.send(iq.result(Some(Bind::Result(jid.clone()).into())))
+                    .await
+                    .map_err(|_| Stop::Done)?;
+                return Ok(Bound {
+                    account,
+                    device,
+                    jid,
+                });
+            }
+            Err(err) => {
+                inner.metrics.reject("bind-refused");
+                conn.send(iq.error(err)).await.map_err(|_| Stop::Done)?;
+            }
+        }
+    }
+}
+
+async fn bind_device(
+    inner: &Inner,
+    account: &str,
+    resource: Option<&str>,
+) -> Result<DeviceId, StanzaError> {
+    let internal = |e: StoreError| {
+        tracing::error!(error = %e, "store failure during bind");
+        StanzaError::new(StanzaCondition::InternalServerError)
+            .with_text("the hub's store failed; retry later")
+    };
+    match resource {
+        Some(r) => {
+            let device: Option<DeviceId> = r.parse().ok();
+            let devices = inner.store.devices(account).await.map_err(internal)?;
+            match device {
+                Some(d) if devices.contains(&d) => Ok(d),
+                _ => Err(StanzaError::new(StanzaCondition::ItemNotFound).with_text(format!(
+                    "device {r:?} is not registered for this account; bind without a resource to register a new device"
+                ))),
+            }
+        }
+        None => match inner.store.register_device(account, inner.config.max_devices).await {
+            Ok(d) => Ok(d),
+            Err(StoreError::DeviceCapReached { max }) => Err(StanzaError::new(StanzaCondition::ResourceConstraint)
+                .with_text(format!(
+                    "the account has {max} devices already (max_devices); remove one before adding another"
+                ))),
+            Err(e) => Err(internal(e)),
+        },
+    }
+}
+
+const MAX_AUTH_ATTEMPTS: u32 = 3;
+
+async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &Inner,
+    conn: &mut Conn<S>,
+    deadline: Instant,
+) -> Result<String, Stop> {
+    let mut failures = 0;
+    loop {
+        let Event::Stanza(el) = next(inner, conn, deadline).await? else {
+            return Err(Stop::Done);
+        };
+        let outcome = match Sasl::try_from(el) {
+            Ok(Sasl::Auth { mechanism, initial }) => match mechanism.as_str() {
+                "PLAIN" => plain(inner, initial.as_deref().map(|v| v.as_slice())).await,
+                "SCRAM-SHA-256" => {
+                    scram(
+                        inner,
+                        conn,
+                        deadline,
+                        initial.as_deref().map(|v| v.as_slice()),
+                    )
+                    .await?
+                }
+                _ => Err((
+                    SaslCondition::InvalidMechanism,
+                    "offered mechanisms: SCRAM-SHA-256, PLAIN".to_owned(),
+                )),
+            },
+            Ok(_) => Err((
+                SaslCondition::MalformedRequest,
+                "expected <auth/>".to_owned(),
+            )),
+            Err(_) => {
+                conn.close_with(StreamErrorCondition::NotAuthorized, "authenticate first")
+                    .await;
+                return Err(Stop::Done);
+            }
+        };
+        match outcome {
+            Ok((account, server_final)) => {
+                conn.send(Sasl::Success(server_final.map(zeroize::Zeroizing::new)))
+                    .await
+                    .map_err(|_| Stop::Done)?;
+                return Ok(account);
+            }
+            Err((condition, text)) => {
+                inner
+                    .metrics
+                    .reject(if condition == SaslCondition::NotAuthorized {
+                        "auth-failed"
+                    } else {
+                        "auth-malformed"
+                    });
+                failures += 1;
+                conn.send(Sasl::Failure {
+                    condition,
+                    text: Some(text.into()),
+                })
+                .await
+                .map_err(|_| Stop::Done)?;
+                if failures >= MAX_AUTH_ATTEMPTS {
+                    conn.close_with(
+                        StreamErrorCondition::PolicyViolation,
+                        "too many failed authentication attempts",
+                    )
+                    .await;
+                    return Err(Stop::Done);
+                }
+            }
+        }
+    }
+}
+
+type SaslOutcome = Result<(String, Option<Vec<u8>>), (SaslCondition, String)>;
+
+fn wrong_credentials() -> (SaslCondition, String) {
+    (
+        SaslCondition::NotAuthorized,
+        "wrong user name or password".to_owned(),
+    )
+}
+
+async fn plain(inner: &Inner, initial: Option<&[u8]>) -> SaslOutcome {
+    let Some(msg) = initial else {
+        return Err((
+            SaslCondition::MalformedRequest,
+            "PLAIN needs an initial response".to_owned(),
+        ));
+    };
+    let (user, password) = sasl::plain(msg).map_err(|e| match e {
+        sasl::SaslError::NotAuthorized => wrong_credentials(),
+        e => (SaslCondition::MalformedRequest, e.to_string()),
+    })?;
+    let creds = inner.store.credentials(&user).await.map_err(|_| {
+        (
+            SaslCondition::TemporaryAuthFailure,
+            "the hub's store failed".to_owned(),
+        )
+    })?;
+    let Some(creds) = creds else {
+        return Err(wrong_credentials());
+    };
+    let ok =
+        tokio::task::spawn_blocking(move || crate::accounts::verify_password(&password, &creds))
+            .await
+            .unwrap_or(false);
+    if ok {
+        Ok((user, None))
+    } else {
+        Err(wrong_credentials())
+    }
+}
+
+async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
+    inner: &Inner,
+    conn: &mut Conn<S>,
+    deadline: Instant,
+    initial: Option<&[u8]>,
+) -> Result<SaslOutcome, Stop> {
+    let first = match initial {
+        Some(m) if !m.is_empty() => m.to_vec(),
+        _ => {
+            conn.send(Sasl::Challenge(zeroize::Zeroizing::new(Vec::new())))
+                .await
+                .map_err(|_| Stop::Done)?;
+            match next(inner, conn, deadline).await? {
+                Event::Stanza(el) => match Sasl::try_from(el) {
+                    Ok(Sasl::Response(d)) => d.to_vec(),
+                    _ => {
+                        return Ok(Err((
+                            SaslCondition::MalformedRequest,
+                            "expected <response/>".to_owned(),
+                        )));
+                    }
+                },
+                _ => return Err(Stop::Done),
+            }
+        }
+    };
+    let start = match sasl::scram_client_first(&first) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err((SaslCondition::MalformedRequest, e.to_string()))),
+    };
+    let user = start.username.clone();
+    let creds = match inner.store.credentials(&user).await {
+        Ok(c) => c,
+        Err(_) => {
+            return Ok(Err((
+                SaslCondition::TemporaryAuthFailure,
+                "the hub's store failed".to_owned(),
+            )));
+        }
+    };
+    let (state, server_first) = start.challenge(creds, &random_token());
+    conn.send(Sasl::Challenge(zeroize::Zeroizing::new(server_first)))
+        .await
+        .map_err(|_| Stop::Done)?;
+    let client_final = match next(inner, conn, deadline).await? {
+        Event::Stanza(el) => match Sasl::try_from(el) {
+            Ok(Sasl::Response(d)) => d,
+            Ok(Sasl::Abort) => return Ok(Err((SaslCondition::Aborted, "aborted".to_owned()))),
+            _ => {
+                return Ok(Err((
+                    SaslCondition::MalformedRequest,
+                    "expected <response/>".to_owned(),
+                )));
+            }
+        },
+        _ => return Err(Stop::Done),
+    };
+    Ok(match state.finish(&client_final) {
+        Ok(server_final) => Ok((user, Some(server_final))),
+        Err(sasl::SaslError::NotAuthorized) => Err(wrong_credentials()),
+        Err(e) => Err((SaslCondition::MalformedRequest, e.to_string())),
+    })
+}
+
+/// What the session loop asks of `handle_iq` callers for disco.
+pub fn disco_info(inner: &Inner) -> DiscoInfo {
+    let _ = inner;
+    DiscoInfo {
+        node: None,
+        identities: vec![Identity {
+            category: "server".into(),
+            kind: "im".into(),
+            name: Some("Portico hub".into()),
+            lang: None,
+        }],
+        features: [
+            ns::DISCO_INFO,
+            ns::PING,
+            ns::SM,
+            ns::PORTICO_E2EE,
+            ns::PORTICO_KEYS,
+        ]
+        .iter()
+        .map(|f| CompactString::from(*f))
+        .collect(),
+        extra: Vec::new(),
+    }
+}
+
+/// Session-loop state shared with the routing module.
+pub struct LoopState {
+    /// Stanzas handled (XEP-0198 `h`), if stream management is on.
+    pub sm_handled: Option<u32>,
+    /// Tokens left in the rate-limit bucket.
+    pub tokens: f64,
+    /// When the bucket was last refilled.
+    pub refilled: Instant,
+    /// Messages delivered and not yet acknowledged by the device: stanza-id → hub time.
+    pub inflight: HashMap<u64, u64>,
+    /// Highest stanza-id delivered from the stored backlog.
+    pub backlog_max: u64,
+    /// When the last bytes arrived.
+    pub last_rx: Instant,
+    /// When the hub's unanswered ping went out.
+    pub ping_sent: Option<Instant>,
+    /// Channel pushes arrive on.
+    pub rx: mpsc::UnboundedReceiver<Push>,
+}
+
+/// Answers IQs the session handles itself: ping, disco; `None` when not one of these.
+pub fn basic_iq(inner: &Inner, iq: &Iq) -> Option<Iq> {
+    match &iq.kind {
+        IqKind::Get(p) if p.is("ping", ns::PING) => Some(iq.result(None)),
+        IqKind::Get(p) if p.is("query", ns::DISCO_INFO) => {
+            Some(iq.result(Some(disco_info(inner).into())))
+        }
+        IqKind::Get(p) | IqKind::Set(p) if p.is("bind", ns::BIND) => Some(iq.error(
+            StanzaError::new(StanzaCondition::NotAllowed).with_text("a resource is bound already"),
+        )),
+        _ => None,
+    }
+}
+
+/// Builds a `<message type='error'>` reply.
+pub fn message_error(to: &Jid, id: Option<CompactString>, err: StanzaError) -> Message {
+    Message {
+        id,
+        to: Some(to.clone()),
+        kind: Some(MessageType::Error),
+        error: Some(err),
+        ..Message::default()
+    }
+}
+
+/// XEP-0198 handling: answers `<r/>`, accepts `<enable/>`.
+pub fn handle_sm(state: &mut LoopState, sm: Sm) -> Option<Sm> {
+    match sm {
+        Sm::Enable { .. } => {
+            state.sm_handled = Some(0);
+            Some(Sm::Enabled {
+                id: None,
+                resume: false,
+                max: None,
+                location: None,
+            })
+        }
+        Sm::Request => Some(Sm::Answer {
+            h: state.sm_handled.unwrap_or(0),
+        }),
+        _ => None,
+    }
+}

@@ -33,6 +33,7 @@
 
 pub mod element;
 pub mod jid;
+pub mod negotiation;
 pub mod ns;
 pub mod parser;
 pub mod sasl;

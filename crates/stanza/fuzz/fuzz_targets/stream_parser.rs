@@ -34,12 +34,18 @@ fuzz_target!(|data: &[u8]| {
         max_attribute_bytes: 256,
         max_text_bytes: 1024,
     };
-    let mut p = StreamParser::new(limits);
-    // Half the inputs get a valid header so the fuzzer spends its time on stanzas.
-    if mode & 1 == 0 {
-        p.feed(HEADER);
-    }
-    let chunk = usize::from(mode >> 1).max(1);
+    // Mode bits: 0 = stream with a valid header fed first (so the fuzzer spends its time
+    // on stanzas), 1 = stream from raw bytes, 2 and 3 = WebSocket framing (RFC 7395).
+    let mut p = match mode & 3 {
+        0 => {
+            let mut p = StreamParser::new(limits);
+            p.feed(HEADER);
+            p
+        }
+        1 => StreamParser::new(limits),
+        _ => StreamParser::new_framed(limits),
+    };
+    let chunk = usize::from(mode >> 2).max(1);
     for piece in rest.chunks(chunk) {
         p.feed(piece);
         loop {

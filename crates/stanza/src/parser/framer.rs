@@ -49,6 +49,9 @@ pub(crate) struct Framer {
     pos: usize,
     seen_markup: bool,
     ended: bool,
+    /// WebSocket framing (RFC 7395): no enclosing stream element, so scanning starts at
+    /// stanza level, as if a header had been seen.
+    framed: bool,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -75,6 +78,17 @@ impl Framer {
             pos: 0,
             seen_markup: false,
             ended: false,
+            framed: false,
+        }
+    }
+
+    /// A framer for WebSocket framing: every top-level element is a unit.
+    pub(crate) fn new_framed() -> Self {
+        Framer {
+            depth: 1,
+            seen_markup: true,
+            framed: true,
+            ..Framer::new()
         }
     }
 
@@ -268,6 +282,11 @@ impl Framer {
                             0 => {
                                 return Err(ParseError::not_well_formed(
                                     "end tag before the stream header",
+                                ));
+                            }
+                            1 if self.framed => {
+                                return Err(ParseError::not_well_formed(
+                                    "end tag without a start tag",
                                 ));
                             }
                             1 => {

@@ -95,6 +95,30 @@ impl StreamHeader {
     }
 }
 
+impl StreamHeader {
+    /// Serializes as a WebSocket `<open/>` (RFC 7395 §3.3.1).
+    pub fn to_open_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        out.extend_from_slice(b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'");
+        for (name, value) in [
+            ("to", &self.to),
+            ("from", &self.from),
+            ("id", &self.id),
+            ("version", &self.version),
+            ("xml:lang", &self.lang),
+        ] {
+            if let Some(v) = value {
+                crate::element::write_attr(&mut out, name, v);
+            }
+        }
+        out.extend_from_slice(b"/>");
+        out
+    }
+}
+
+/// The WebSocket `<close/>` (RFC 7395 §3.3.3).
+pub const FRAMED_CLOSE: &[u8] = b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>";
+
 /// The closing tag of a stream.
 pub const STREAM_END: &[u8] = b"</stream:stream>";
 
@@ -117,6 +141,11 @@ pub struct StreamParser {
     framer: Framer,
     ctx: NsContext,
     failed: Option<ParseError>,
+    /// WebSocket framing (RFC 7395) instead of one `<stream:stream>` document.
+    framed: bool,
+    /// Framed mode: `<open/>` seen / `<close/>` seen.
+    opened: bool,
+    closed: bool,
 }
 
 impl StreamParser {
@@ -128,6 +157,42 @@ impl StreamParser {
             framer: Framer::new(),
             ctx: NsContext::client(),
             failed: None,
+            framed: false,
+            opened: false,
+            closed: false,
+        }
+    }
+
+    /// A parser for XMPP over WebSocket (RFC 7395): each top-level element is complete on
+    /// its own and declares its namespace; `<open/>` gives [`Event::StreamHeader`] and
+    /// `<close/>` gives [`Event::StreamEnd`]. Feed each WebSocket message's payload.
+    pub fn new_framed(limits: Limits) -> Self {
+        StreamParser {
+            framer: Framer::new_framed(),
+            ctx: NsContext::empty(),
+            framed: true,
+            ..StreamParser::new(limits)
+        }
+    }
+
+    /// True for a WebSocket-framed parser.
+    pub fn is_framed(&self) -> bool {
+        self.framed
+    }
+
+    fn fresh_framer(&self) -> Framer {
+        if self.framed {
+            Framer::new_framed()
+        } else {
+            Framer::new()
+        }
+    }
+
+    fn fresh_ctx(&self) -> NsContext {
+        if self.framed {
+            NsContext::empty()
+        } else {
+            NsContext::client()
         }
     }
 
@@ -166,27 +231,39 @@ impl StreamParser {
     /// after SASL success, where the peer may send the new header right away).
     pub fn restart(&mut self) {
         self.compact();
-        self.framer = Framer::new();
-        self.ctx = NsContext::client();
+        self.framer = self.fresh_framer();
+        self.ctx = self.fresh_ctx();
+        self.opened = false;
+        self.closed = false;
     }
 
     /// Expects a new stream header and drops all buffered bytes (use after STARTTLS: bytes
     /// that arrived in plaintext before the TLS handshake must not be processed).
     pub fn reset(&mut self) {
         self.buf.clear();
-        self.framer = Framer::new();
-        self.ctx = NsContext::client();
+        self.framer = self.fresh_framer();
+        self.ctx = self.fresh_ctx();
         self.failed = None;
+        self.opened = false;
+        self.closed = false;
     }
 
     /// True once the peer closed the stream.
     pub fn is_ended(&self) -> bool {
-        self.framer.ended()
+        self.framer.ended() || self.closed
     }
 
     /// Call when the transport reached end of input: `Err(UnclosedStream)` unless the stream
     /// was closed (or never opened and nothing is buffered).
     pub fn finish(&self) -> Result<(), ParseError> {
+        if self.framed {
+            let idle = self.buffered() == 0 && self.framer.at_boundary();
+            return if self.closed || (!self.opened && idle) {
+                Ok(())
+            } else {
+                Err(ParseError::UnclosedStream)
+            };
+        }
         if self.framer.ended()
             || (self.buffered() == 0 && self.framer.at_boundary() && !self.framer.in_stream())
         {
@@ -212,20 +289,16 @@ impl StreamParser {
     }
 
     fn step(&mut self) -> Result<Option<Event>, ParseError> {
+        if self.closed {
+            return Ok(None);
+        }
         let Some(unit) = self.framer.next(&self.buf, &self.limits)? else {
             return Ok(None);
         };
         match unit {
             Unit::Header(range) => {
                 let (el, ctx) = tree::parse_header(&self.buf[range], &self.limits)?;
-                let header = StreamHeader {
-                    to: el.attr("to").map(CompactString::from),
-                    from: el.attr("from").map(CompactString::from),
-                    id: el.attr("id").map(CompactString::from),
-                    version: el.attr("version").map(CompactString::from),
-                    lang: el.attr("xml:lang").map(CompactString::from),
-                    default_ns: ctx.default_ns.clone(),
-                };
+                let header = header_from(&el, ctx.default_ns.clone());
                 self.ctx = ctx;
                 Ok(Some(Event::StreamHeader(header)))
             }
@@ -236,10 +309,37 @@ impl StreamParser {
                     });
                 }
                 let el = tree::parse_element(&self.buf[range], &self.ctx, &self.limits)?;
+                if self.framed && el.ns() == crate::ns::FRAMING {
+                    match el.name() {
+                        "open" => {
+                            self.opened = true;
+                            return Ok(Some(Event::StreamHeader(header_from(
+                                &el,
+                                crate::ns::JABBER_CLIENT.into(),
+                            ))));
+                        }
+                        "close" => {
+                            self.closed = true;
+                            return Ok(Some(Event::StreamEnd));
+                        }
+                        _ => {}
+                    }
+                }
                 Ok(Some(Event::Stanza(el)))
             }
             Unit::End => Ok(Some(Event::StreamEnd)),
         }
+    }
+}
+
+fn header_from(el: &Element, default_ns: CompactString) -> StreamHeader {
+    StreamHeader {
+        to: el.attr("to").map(CompactString::from),
+        from: el.attr("from").map(CompactString::from),
+        id: el.attr("id").map(CompactString::from),
+        version: el.attr("version").map(CompactString::from),
+        lang: el.attr("xml:lang").map(CompactString::from),
+        default_ns,
     }
 }
 
@@ -314,6 +414,42 @@ mod tests {
         p.feed(b"<starttls/>");
         p.reset();
         assert_eq!(p.next_event(), Ok(None));
+    }
+
+    #[test]
+    fn websocket_framing() {
+        let mut p = StreamParser::new_framed(Limits::default());
+        let open = StreamHeader {
+            to: Some("hub.example".into()),
+            version: Some("1.0".into()),
+            default_ns: "jabber:client".into(),
+            ..Default::default()
+        };
+        p.feed(&open.to_open_bytes());
+        assert_eq!(p.next_event(), Ok(Some(Event::StreamHeader(open))));
+        p.feed(b"<message xmlns='jabber:client'><body>x</body></message>");
+        let Ok(Some(Event::Stanza(el))) = p.next_event() else {
+            panic!("stanza")
+        };
+        assert!(el.is("message", crate::ns::JABBER_CLIENT));
+        let mut out = Vec::new();
+        Element::new("features", crate::ns::STREAM).write_in("", &mut out);
+        p.feed(&out);
+        let Ok(Some(Event::Stanza(el))) = p.next_event() else {
+            panic!("features")
+        };
+        assert!(el.is("features", crate::ns::STREAM));
+        assert_eq!(p.finish(), Err(ParseError::UnclosedStream));
+        p.feed(FRAMED_CLOSE);
+        assert_eq!(p.next_event(), Ok(Some(Event::StreamEnd)));
+        assert_eq!(p.finish(), Ok(()));
+        // Prefixes are not pre-bound: each frame declares what it uses.
+        let mut p = StreamParser::new_framed(Limits::default());
+        p.feed(b"<stream:features/>");
+        assert!(matches!(
+            p.next_event(),
+            Err(ParseError::UnboundPrefix { .. })
+        ));
     }
 
     #[test]

@@ -18,6 +18,14 @@ pub(crate) struct NsContext {
 }
 
 impl NsContext {
+    /// No default namespace and no prefixes (WebSocket framing: each element declares).
+    pub(crate) fn empty() -> Self {
+        NsContext {
+            default_ns: CompactString::default(),
+            prefixes: Vec::new(),
+        }
+    }
+
     /// `jabber:client` by default, `stream:` bound: the context of a c2s stream.
     pub(crate) fn client() -> Self {
         NsContext {

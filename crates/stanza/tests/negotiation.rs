@@ -474,3 +474,76 @@ fn too_many_failed_attempts_close_the_stream() {
     }
     assert_eq!(closed, Some(StreamErrorCondition::PolicyViolation));
 }
+
+#[test]
+fn websocket_framing_negotiates_with_one_element_per_message() {
+    let mut server_cfg = ServerConfig::new(DOMAIN, Transport::Tls);
+    server_cfg.framing = Framing::WebSocket;
+    let mut client_cfg = alice(b"correct horse", Transport::Tls);
+    client_cfg.framing = Framing::WebSocket;
+    let (mut s, mut c) = pair(server_cfg, client_cfg);
+    // Every message either side sends is one complete element that declares its namespace.
+    let mut messages = Vec::new();
+    let mut log = Log::default();
+    loop {
+        let mut progressed = false;
+        while let Some(ev) = c.poll_event() {
+            progressed = true;
+            if let ClientEvent::Send(b) = &ev {
+                messages.push(b.clone());
+                s.feed(b);
+            }
+            if let ClientEvent::Established { jid, .. } = ev {
+                log.client_established = Some((jid, None, None));
+            }
+        }
+        while let Some(ev) = s.poll_event() {
+            progressed = true;
+            match ev {
+                ServerEvent::Send(b) => {
+                    messages.push(b.clone());
+                    c.feed(&b);
+                }
+                ServerEvent::ScramCredentialsNeeded { username } => s
+                    .scram_credentials(Hub::alice().lookup(&username))
+                    .expect("awaiting"),
+                ServerEvent::BindRequested { .. } => s.bind(Ok("9")).expect("awaiting"),
+                ServerEvent::Stanza(el) => {
+                    if let Ok(Sm::Enable { .. }) = Sm::try_from(el) {
+                        let mut out = Vec::new();
+                        Element::from(Sm::Enabled {
+                            id: None,
+                            resume: false,
+                            max: None,
+                            location: None,
+                        })
+                        .write_in("", &mut out);
+                        c.feed(&out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    assert_eq!(
+        log.client_established.expect("established").0.to_string(),
+        "alice@hub.example/9"
+    );
+    assert!(messages.len() >= 8, "{}", messages.len());
+    for m in &messages {
+        let el = Element::from_bytes(m)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(m)));
+        let text = String::from_utf8_lossy(m);
+        assert!(
+            text.contains(&format!("xmlns='{}'", el.ns())) || text.contains("xmlns:stream="),
+            "{text}"
+        );
+    }
+    assert!(
+        String::from_utf8_lossy(&messages[0])
+            .starts_with("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'")
+    );
+}

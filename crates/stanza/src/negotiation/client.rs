@@ -1,10 +1,10 @@
 //! The initiating entity's (client's) side of stream negotiation: the mirror of `server`.
 
-use super::{NegotiationError, Prf, Transport};
+use super::{Framing, NegotiationError, Prf, Transport};
 use crate::element::Element;
 use crate::jid::Jid;
 use crate::ns;
-use crate::parser::{Event, Limits, ParseError, STREAM_END, StreamHeader, StreamParser};
+use crate::parser::{Event, Limits, ParseError, StreamHeader, StreamParser};
 use crate::sasl::{Mechanism, SaslError, ScramClient, ScramClientFinal, plain_message};
 use crate::stanza::{
     Bind, Iq, IqKind, Sasl, SaslCondition, Sm, StanzaError, StartTls, StreamError, StreamFeatures,
@@ -31,6 +31,8 @@ pub struct ClientConfig {
     pub resume: Option<(CompactString, u32)>,
     /// Parser limits.
     pub limits: Limits,
+    /// TCP stream or WebSocket framing.
+    pub framing: Framing,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -54,6 +56,7 @@ impl ClientConfig {
             stream_management: true,
             resume: None,
             limits: Limits::default(),
+            framing: Framing::Stream,
         }
     }
 }
@@ -168,7 +171,7 @@ impl ClientNegotiator {
     /// Starts negotiating: the first event sends the stream header.
     pub fn new<R: CryptoRng + ?Sized>(config: ClientConfig, rng: &mut R) -> Self {
         let mut c = ClientNegotiator {
-            parser: StreamParser::new(config.limits.clone()),
+            parser: config.framing.parser(config.limits.clone()),
             secure: config.transport == Transport::Tls,
             config,
             phase: Phase::AwaitHeader,
@@ -213,7 +216,7 @@ impl ClientNegotiator {
     pub fn close(&mut self) {
         if !matches!(self.phase, Phase::Closed) {
             self.events
-                .push_back(ClientEvent::Send(STREAM_END.to_vec()));
+                .push_back(ClientEvent::Send(self.config.framing.end()));
             self.events.push_back(ClientEvent::Closed { error: None });
             self.phase = Phase::Closed;
         }
@@ -244,18 +247,19 @@ impl ClientNegotiator {
             lang: Some("en".into()),
             default_ns: ns::JABBER_CLIENT.into(),
         };
-        self.events.push_back(ClientEvent::Send(h.to_bytes()));
+        self.events
+            .push_back(ClientEvent::Send(self.config.framing.header(&h)));
     }
 
     fn send(&mut self, el: impl Into<Element>) {
-        self.events
-            .push_back(ClientEvent::Send(el.into().to_bytes()));
+        let bytes = self.config.framing.element(&el.into());
+        self.events.push_back(ClientEvent::Send(bytes));
     }
 
     fn fail(&mut self, error: ClientFailure) {
         if !matches!(self.phase, Phase::Closed) {
             self.events
-                .push_back(ClientEvent::Send(STREAM_END.to_vec()));
+                .push_back(ClientEvent::Send(self.config.framing.end()));
             self.events
                 .push_back(ClientEvent::Closed { error: Some(error) });
             self.phase = Phase::Closed;
@@ -276,15 +280,17 @@ impl ClientNegotiator {
                     let error = (!matches!(self.phase, Phase::Established))
                         .then_some(ClientFailure::ClosedByServer);
                     self.events
-                        .push_back(ClientEvent::Send(STREAM_END.to_vec()));
+                        .push_back(ClientEvent::Send(self.config.framing.end()));
                     self.events.push_back(ClientEvent::Closed { error });
                     self.phase = Phase::Closed;
                 }
                 Ok(Some(Event::Stanza(el))) => self.on_element(el),
                 Err(e) => {
                     let err = e.to_stream_error();
+                    let bytes = self.config.framing.element(&err.into());
+                    self.events.push_back(ClientEvent::Send(bytes));
                     self.events
-                        .push_back(ClientEvent::Send(err.to_closing_bytes()));
+                        .push_back(ClientEvent::Send(self.config.framing.end()));
                     self.events.push_back(ClientEvent::Closed {
                         error: Some(ClientFailure::Parse(e)),
                     });

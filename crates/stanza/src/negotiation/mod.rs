@@ -35,6 +35,49 @@ pub enum Transport {
     Insecure,
 }
 
+/// How stream units are framed on the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// One `<stream:stream>` document over TCP (RFC 6120).
+    #[default]
+    Stream,
+    /// One complete element per WebSocket message, `<open/>` and `<close/>` (RFC 7395).
+    /// Each `Send` event is then exactly one WebSocket text message.
+    WebSocket,
+}
+
+impl Framing {
+    pub(crate) fn parser(self, limits: crate::parser::Limits) -> crate::parser::StreamParser {
+        match self {
+            Framing::Stream => crate::parser::StreamParser::new(limits),
+            Framing::WebSocket => crate::parser::StreamParser::new_framed(limits),
+        }
+    }
+
+    pub(crate) fn header(self, h: &crate::parser::StreamHeader) -> Vec<u8> {
+        match self {
+            Framing::Stream => h.to_bytes(),
+            Framing::WebSocket => h.to_open_bytes(),
+        }
+    }
+
+    pub(crate) fn end(self) -> Vec<u8> {
+        match self {
+            Framing::Stream => crate::parser::STREAM_END.to_vec(),
+            Framing::WebSocket => crate::parser::FRAMED_CLOSE.to_vec(),
+        }
+    }
+
+    pub(crate) fn element(self, el: &crate::Element) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        match self {
+            Framing::Stream => el.write_to(&mut out),
+            Framing::WebSocket => el.write_in("", &mut out),
+        }
+        out
+    }
+}
+
 /// A decision method was called while the machine was not waiting for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NegotiationError {

@@ -8,11 +8,11 @@
 //!                             → <resume/> → ResumeRequested … resume() → Established
 //! ```
 
-use super::{NegotiationError, Prf, Transport};
+use super::{Framing, NegotiationError, Prf, Transport};
 use crate::element::Element;
 use crate::jid::Jid;
 use crate::ns;
-use crate::parser::{Event, Limits, STREAM_END, StreamHeader, StreamParser};
+use crate::parser::{Event, Limits, StreamHeader, StreamParser};
 use crate::sasl::{
     Mechanism, PlainCredentials, ScramCredentials, ScramServerFinal, ScramServerStart, parse_plain,
 };
@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub unknown_user_iterations: u32,
     /// Failed authentication attempts allowed before the stream is closed.
     pub max_auth_attempts: u32,
+    /// TCP stream or WebSocket framing.
+    pub framing: Framing,
 }
 
 impl ServerConfig {
@@ -55,6 +57,7 @@ impl ServerConfig {
             limits: Limits::default(),
             unknown_user_iterations: 4096,
             max_auth_attempts: 3,
+            framing: Framing::Stream,
         }
     }
 }
@@ -167,7 +170,7 @@ impl ServerNegotiator {
     /// A negotiator waiting for the client's stream header.
     pub fn new<R: CryptoRng + ?Sized>(config: ServerConfig, rng: &mut R) -> Self {
         ServerNegotiator {
-            parser: StreamParser::new(config.limits.clone()),
+            parser: config.framing.parser(config.limits.clone()),
             secure: config.transport == Transport::Tls,
             config,
             phase: Phase::AwaitHeader,
@@ -212,16 +215,17 @@ impl ServerNegotiator {
         self.parser
     }
 
-    /// Closes the stream: sends `error` (if any) and `</stream:stream>`.
+    /// Closes the stream: sends `error` (if any) and `</stream:stream>` (or `<close/>`).
     pub fn close(&mut self, error: Option<StreamError>) {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
-        let bytes = match &error {
-            Some(e) => e.to_closing_bytes(),
-            None => STREAM_END.to_vec(),
-        };
-        self.events.push_back(ServerEvent::Send(bytes));
+        if let Some(e) = &error {
+            let bytes = self.config.framing.element(&e.clone().into());
+            self.events.push_back(ServerEvent::Send(bytes));
+        }
+        self.events
+            .push_back(ServerEvent::Send(self.config.framing.end()));
         self.events.push_back(ServerEvent::Closed { error });
         self.phase = Phase::Closed;
     }
@@ -333,8 +337,8 @@ impl ServerNegotiator {
     }
 
     fn send(&mut self, el: impl Into<Element>) {
-        self.events
-            .push_back(ServerEvent::Send(el.into().to_bytes()));
+        let bytes = self.config.framing.element(&el.into());
+        self.events.push_back(ServerEvent::Send(bytes));
     }
 
     fn fail(&mut self, condition: StreamErrorCondition, text: &str) {
@@ -382,7 +386,8 @@ impl ServerNegotiator {
             lang: Some("en".into()),
             default_ns: ns::JABBER_CLIENT.into(),
         };
-        self.events.push_back(ServerEvent::Send(reply.to_bytes()));
+        self.events
+            .push_back(ServerEvent::Send(self.config.framing.header(&reply)));
         reply.to = None;
         if h.default_ns != ns::JABBER_CLIENT {
             return self.fail(

@@ -68,6 +68,31 @@ impl Scopes<'_> {
     }
 }
 
+/// An XML NCName (no colon). Non-ASCII characters are accepted as name characters (UTF-8
+/// validity is checked separately); ASCII punctuation other than `-`, `.`, `_` is not.
+fn is_ncname(b: &[u8]) -> bool {
+    match b.split_first() {
+        None => false,
+        Some((&first, rest)) => {
+            (first.is_ascii_alphabetic() || first == b'_' || first >= 0x80)
+                && rest.iter().all(|&c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_') || c >= 0x80
+                })
+        }
+    }
+}
+
+/// Splits a qualified name into (prefix, local), checking both are NCNames.
+fn split_qname(q: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
+    match q.iter().position(|&b| b == b':') {
+        Some(i) => {
+            let (p, l) = (&q[..i], &q[i + 1..]);
+            (is_ncname(p) && is_ncname(l)).then_some((Some(p), l))
+        }
+        None => is_ncname(q).then_some((None, q)),
+    }
+}
+
 fn utf8(bytes: &[u8]) -> Result<&str, ParseError> {
     std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)
 }
@@ -108,6 +133,9 @@ fn open(
             });
         }
         let key = attr.key.as_ref();
+        if split_qname(key).is_none() {
+            return Err(ParseError::not_well_formed("invalid attribute name"));
+        }
         let value = attr
             .normalized_value(XmlVersion::Implicit1_0)
             .map_err(xml_err)?;
@@ -156,19 +184,14 @@ fn open(
     }
     let inner_default = default_ns.unwrap_or_else(|| scopes.default_ns().clone());
     let qname = start.name();
-    let (prefix, local) = match qname.as_ref().iter().position(|&b| b == b':') {
-        Some(i) => (Some(&qname.as_ref()[..i]), &qname.as_ref()[i + 1..]),
-        None => (None, qname.as_ref()),
-    };
+    let (prefix, local) = split_qname(qname.as_ref())
+        .ok_or_else(|| ParseError::not_well_formed("invalid element name"))?;
     let element_ns = match prefix {
         None => inner_default.clone(),
         Some(p) => scopes.lookup(p).ok_or_else(|| ParseError::UnboundPrefix {
             prefix: truncated(p),
         })?,
     };
-    if local.is_empty() {
-        return Err(ParseError::not_well_formed("empty element name"));
-    }
     scopes.frames.push((mark, inner_default));
     Ok(Element::from_parts(
         CompactString::from(utf8(local)?),
@@ -413,6 +436,19 @@ mod tests {
             parse("<a>&#0;</a>").expect_err("must fail"),
             ParseError::InvalidCharacterReference { .. }
         ));
+        for bad in [
+            "<a\"b/>",
+            "<a:b:c xmlns:a='u'/>",
+            "<1a/>",
+            "<a x\"y='1'/>",
+            "<a :x='1'/>",
+        ] {
+            assert!(
+                matches!(parse(bad).expect_err(bad), ParseError::NotWellFormed { .. }),
+                "{bad}"
+            );
+        }
+        assert!(parse("<é-x.y_z/>").is_ok());
         assert!(matches!(
             parse("<a></b>").expect_err("must fail"),
             ParseError::NotWellFormed { .. }

@@ -119,7 +119,9 @@ fn open(
     let mut default_ns: Option<CompactString> = None;
     let mark = scopes.bindings.len();
     let mut count = 0usize;
-    for attr in start.attributes().with_checks(true) {
+    // Duplicates are checked below against the (few) attributes kept, without the
+    // per-element allocation quick-xml's own check makes.
+    for attr in start.attributes().with_checks(false) {
         let attr = attr.map_err(ParseError::not_well_formed)?;
         count += 1;
         if count > limits.max_attributes {
@@ -145,8 +147,14 @@ fn open(
             });
         }
         if key == b"xmlns" {
+            if default_ns.is_some() {
+                return Err(ParseError::not_well_formed("duplicate attribute"));
+            }
             default_ns = Some(intern_ns(&value));
             continue;
+        }
+        if attrs.iter().any(|(k, _)| k.as_bytes() == key) {
+            return Err(ParseError::not_well_formed("duplicate attribute"));
         }
         if let Some(prefix) = key.strip_prefix(b"xmlns:") {
             if value.is_empty() {
@@ -449,6 +457,16 @@ mod tests {
             );
         }
         assert!(parse("<é-x.y_z/>").is_ok());
+        for dup in [
+            "<a xmlns='u' xmlns='v'/>",
+            "<a xmlns:p='u' xmlns:p='v'/>",
+            "<a b='1' c='2' b='3'/>",
+        ] {
+            assert!(
+                matches!(parse(dup).expect_err(dup), ParseError::NotWellFormed { .. }),
+                "{dup}"
+            );
+        }
         assert!(matches!(
             parse("<a></b>").expect_err("must fail"),
             ParseError::NotWellFormed { .. }

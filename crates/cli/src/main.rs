@@ -1,6 +1,7 @@
 //! `portico`: one binary for every role in a Portico deployment.
 
 mod admin;
+mod bench;
 mod serve;
 mod xmpp_client;
 
@@ -26,6 +27,8 @@ enum Command {
     /// PORTICO_HTTP_ADDR, PORTICO_REGISTRATION, PORTICO_MAX_DEVICES, PORTICO_QUEUE_TTL_DAYS,
     /// PORTICO_QUEUE_MAX_PER_DEVICE, PORTICO_LIMITS_…). PORTICO_LOG sets the log level.
     Serve(ConfigArgs),
+    /// Load-test a hub (or another XMPP server with --plain-xmpp) and report figures.
+    Bench(Box<bench::BenchArgs>),
     /// Administer the hub's data (works while the hub runs).
     Admin {
         #[command(subcommand)]
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(*args),
         Command::Admin {
             command: AdminCommand::User { command },
         } => admin::run(command),

@@ -168,6 +168,31 @@ fn nonce() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// XEP-0077 in-band registration of `login.user` with `login.password` (direct TLS).
+/// Returns the server's reply IQ as text on refusal.
+pub async fn register(login: &Login) -> Result<(), ClientError> {
+    let tcp = TcpStream::connect(login.addr).await?;
+    let name = rustls::pki_types::ServerName::try_from(login.domain.clone())
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let tls = TlsConnector::from(login.tls.clone())
+        .connect(name, tcp)
+        .await?;
+    let mut raw = Raw::new(tls);
+    raw.open(&login.domain).await?;
+    let query = Element::new("query", "jabber:iq:register")
+        .with_child(Element::new("username", "jabber:iq:register").with_text(login.user.as_str()))
+        .with_child(
+            Element::new("password", "jabber:iq:register").with_text(login.password.as_str()),
+        );
+    raw.send(Iq::set("reg", query)).await?;
+    let reply = raw.element().await?;
+    if reply.attr("type") == Some("result") {
+        Ok(())
+    } else {
+        Err(ClientError::Protocol(reply.to_string()))
+    }
+}
+
 impl Client {
     /// Connects, authenticates and binds.
     pub async fn connect(login: &Login) -> Result<Client, ClientError> {

@@ -481,3 +481,84 @@ async fn half_open_connections_are_pinged_and_closed() {
         .expect("still served");
     assert!(matches!(pong.kind, IqKind::Result(_)));
 }
+
+#[tokio::test]
+async fn in_band_registration_only_when_open() {
+    use common::xmpp_client::register;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let closed = Hub::start(dir.path(), &[]);
+    match register(&login(&closed, "dora", "dora-password")).await {
+        Err(ClientError::Protocol(text)) => assert!(
+            text.contains("not-allowed") && text.contains("closed"),
+            "{text}"
+        ),
+        other => panic!("registration must be closed by default: {other:?}"),
+    }
+    drop(closed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open = Hub::start(dir.path(), &[("PORTICO_REGISTRATION", "open")]);
+    register(&login(&open, "dora", "dora-password"))
+        .await
+        .expect("registered");
+    match register(&login(&open, "dora", "other-password")).await {
+        Err(ClientError::Protocol(text)) => assert!(text.contains("conflict"), "{text}"),
+        other => panic!("duplicate registration: {other:?}"),
+    }
+    match register(&login(&open, "Dora Explorer", "dora-password")).await {
+        Err(ClientError::Protocol(text)) => {
+            assert!(text.contains("not a valid account name"), "{text}")
+        }
+        other => panic!("bad name: {other:?}"),
+    }
+    let c = Client::connect(&login(&open, "dora", "dora-password"))
+        .await
+        .expect("log in");
+    assert_eq!(c.jid.to_string(), "dora@localhost/1");
+}
+
+#[tokio::test]
+async fn sigterm_closes_streams_with_system_shutdown_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with_users(dir.path(), &[]);
+    let pw = "password-of-{user}";
+    Client::connect(&login(&hub, "bob", pw))
+        .await
+        .expect("bob registers device 1")
+        .close()
+        .await;
+    let mut alice = Client::connect(&login(&hub, "alice", pw))
+        .await
+        .expect("alice");
+    alice
+        .send(e2ee_message(
+            "bob@localhost",
+            "queued",
+            &[1],
+            &[],
+            b"for later",
+        ))
+        .await
+        .expect("send");
+    expect(&mut alice, T, "ack", |e| ack_of(e).is_some()).await;
+
+    let stopping = tokio::task::spawn_blocking(move || hub.terminate());
+    let el = expect(&mut alice, T, "system-shutdown", |e| {
+        e.is("error", ns::STREAM)
+    })
+    .await;
+    assert_eq!(
+        stream_error(&el).expect("stream error").0,
+        "system-shutdown"
+    );
+    assert!(
+        stopping.await.expect("join").success(),
+        "clean exit on SIGTERM"
+    );
+
+    let hub = Hub::start(dir.path(), &[]);
+    let mut again = login(&hub, "bob", pw);
+    again.resource = Some("1".into());
+    let mut bob = Client::connect(&again).await.expect("bob again");
+    let got = expect(&mut bob, T, "the queued message", |e| e2ee_of(e).is_some()).await;
+    assert_eq!(got.attr("id"), Some("queued"));
+}

@@ -12,13 +12,14 @@ use portico_stanza::stanza::{
     Bind, DiscoInfo, Identity, Iq, IqKind, Message, MessageType, Sasl, SaslCondition, Sm,
     StanzaCondition, StanzaError, StartTls, StreamErrorCondition, StreamFeatures, TopLevel,
 };
-use portico_stanza::{CompactString, Jid, ns};
+use portico_stanza::{CompactString, Element, Jid, ns};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::conn::{Conn, ReadEnd};
 use super::{Inner, Push, sasl};
+use crate::config::Registration;
 use crate::shutdown::Shutdown;
 use crate::store::{DeviceId, StoreError};
 
@@ -207,8 +208,16 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     deadline: Instant,
 ) -> Result<Bound, Stop> {
     open_stream(inner, conn, deadline).await?;
+    let mut extra = Vec::new();
+    if inner.config.registration == Registration::Open {
+        extra.push(Element::new(
+            "register",
+            "http://jabber.org/features/iq-register",
+        ));
+    }
     conn.queue(StreamFeatures {
         mechanisms: vec!["SCRAM-SHA-256".into(), "PLAIN".into()],
+        extra,
         ..StreamFeatures::default()
     });
     conn.flush().await.map_err(|_| Stop::Done)?;
@@ -305,6 +314,16 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         let Event::Stanza(el) = next(inner, conn, deadline).await? else {
             return Err(Stop::Done);
         };
+        if el.is("iq", ns::JABBER_CLIENT) {
+            let Ok(iq) = Iq::try_from(el) else {
+                conn.close_with(StreamErrorCondition::BadFormat, "invalid iq")
+                    .await;
+                return Err(Stop::Done);
+            };
+            let reply = register(inner, &iq).await;
+            conn.send(reply).await.map_err(|_| Stop::Done)?;
+            continue;
+        }
         let outcome = match Sasl::try_from(el) {
             Ok(Sasl::Auth { mechanism, initial }) => match mechanism.as_str() {
                 "PLAIN" => plain(inner, initial.as_deref().map(|v| v.as_slice())).await,
@@ -363,6 +382,63 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
                     return Err(Stop::Done);
                 }
             }
+        }
+    }
+}
+
+const REGISTER: &str = "jabber:iq:register";
+
+/// XEP-0077 in-band registration before authentication, when `registration = "open"`.
+async fn register(inner: &Inner, iq: &Iq) -> Iq {
+    let refuse = |c: StanzaCondition, text: String| iq.error(StanzaError::new(c).with_text(text));
+    let payload = match &iq.kind {
+        IqKind::Get(p) | IqKind::Set(p) if p.is("query", REGISTER) => p,
+        _ => return refuse(StanzaCondition::NotAuthorized, "authenticate first".into()),
+    };
+    if inner.config.registration != Registration::Open {
+        inner.metrics.reject("registration-closed");
+        return refuse(
+            StanzaCondition::NotAllowed,
+            "in-band registration is closed on this hub (registration = \"closed\"); ask the operator for an account".into(),
+        );
+    }
+    if matches!(iq.kind, IqKind::Get(_)) {
+        let form = Element::new("query", REGISTER)
+            .with_child(
+                Element::new("instructions", REGISTER)
+                    .with_text("Choose a user name and a password."),
+            )
+            .with_child(Element::new("username", REGISTER))
+            .with_child(Element::new("password", REGISTER));
+        return iq.result(Some(form));
+    }
+    let field = |name: &str| {
+        payload
+            .get_child(name, REGISTER)
+            .map(|e| e.text().to_string())
+    };
+    let (Some(user), Some(password)) = (field("username"), field("password")) else {
+        return refuse(
+            StanzaCondition::BadRequest,
+            "give <username/> and <password/>".into(),
+        );
+    };
+    match crate::accounts::add_user(inner.store.as_ref(), &user, &password).await {
+        Ok(()) => iq.result(None),
+        Err(crate::accounts::AccountError::Store(StoreError::AccountExists(_))) => refuse(
+            StanzaCondition::Conflict,
+            format!("the user name {user:?} is taken"),
+        ),
+        Err(
+            e @ (crate::accounts::AccountError::BadName(_)
+            | crate::accounts::AccountError::WeakPassword),
+        ) => refuse(StanzaCondition::NotAcceptable, e.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "registration failed");
+            refuse(
+                StanzaCondition::InternalServerError,
+                "the hub's store failed; retry later".into(),
+            )
         }
     }
 }

@@ -7,9 +7,10 @@
 //! - `routing`: e2ee messages (device-set check, durable queueing, ack, delivery).
 //! - `keys`: the key directory IQs.
 
+mod bound;
 pub mod conn;
 mod keys;
-mod routing;
+mod route;
 pub mod sasl;
 mod session;
 
@@ -107,10 +108,43 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) tls: TlsAcceptor,
     pub(crate) router: Router,
+    /// Registered devices per account, as the store has them (non-empty lists only).
+    device_cache: Mutex<HashMap<String, Arc<Vec<DeviceId>>>>,
     connections: Arc<Semaphore>,
     active: AtomicUsize,
     idle: Notify,
     next_session: AtomicU64,
+}
+
+impl Inner {
+    /// The account's registered devices, from memory when known.
+    pub(crate) async fn devices(
+        &self,
+        account: &str,
+    ) -> Result<Arc<Vec<DeviceId>>, crate::store::StoreError> {
+        if let Some(d) = self
+            .device_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(account).cloned())
+        {
+            return Ok(d);
+        }
+        let devices = Arc::new(self.store.devices(account).await?);
+        if !devices.is_empty() {
+            if let Ok(mut c) = self.device_cache.lock() {
+                c.insert(account.to_owned(), devices.clone());
+            }
+        }
+        Ok(devices)
+    }
+
+    /// Forgets the cached device list of `account` (after a device was added or removed).
+    pub(crate) fn forget_devices(&self, account: &str) {
+        if let Ok(mut c) = self.device_cache.lock() {
+            c.remove(account);
+        }
+    }
 }
 
 impl C2s {
@@ -129,6 +163,7 @@ impl C2s {
                 metrics,
                 tls: TlsAcceptor::from(tls),
                 router: Router::default(),
+                device_cache: Mutex::new(HashMap::new()),
                 connections: Arc::new(Semaphore::new(max)),
                 active: AtomicUsize::new(0),
                 idle: Notify::new(),

@@ -99,7 +99,7 @@ pub async fn run(
     let Ok(bound) = negotiate(inner, &mut conn, deadline).await else {
         return;
     };
-    super::routing::serve_bound(inner, conn, bound, shutdown, id).await;
+    super::bound::serve_bound(inner, conn, bound, shutdown, id).await;
 }
 
 /// The identity a session bound.
@@ -283,7 +283,7 @@ async fn bind_device(
     match resource {
         Some(r) => {
             let device: Option<DeviceId> = r.parse().ok();
-            let devices = inner.store.devices(account).await.map_err(internal)?;
+            let devices = inner.devices(account).await.map_err(internal)?;
             match device {
                 Some(d) if devices.contains(&d) => Ok(d),
                 _ => Err(StanzaError::new(StanzaCondition::ItemNotFound).with_text(format!(
@@ -292,7 +292,10 @@ async fn bind_device(
             }
         }
         None => match inner.store.register_device(account, inner.config.max_devices).await {
-            Ok(d) => Ok(d),
+            Ok(d) => {
+                inner.forget_devices(account);
+                Ok(d)
+            }
             Err(StoreError::DeviceCapReached { max }) => Err(StanzaError::new(StanzaCondition::ResourceConstraint)
                 .with_text(format!(
                     "the account has {max} devices already (max_devices); remove one before adding another"
@@ -590,6 +593,13 @@ pub struct LoopState {
     pub ping_sent: Option<Instant>,
     /// Channel pushes arrive on.
     pub rx: mpsc::UnboundedReceiver<Push>,
+    /// E2ee messages submitted to the store, oldest first, waiting to be acknowledged.
+    pub pending: std::collections::VecDeque<(
+        crate::store::StoreFuture<'static, crate::store::Enqueued>,
+        super::route::SendCtx,
+    )>,
+    /// Delivered stanza-ids to delete, written in one batch per read.
+    pub to_delete: Vec<u64>,
 }
 
 /// Answers IQs the session handles itself: ping, disco; `None` when not one of these.

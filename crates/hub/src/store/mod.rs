@@ -266,8 +266,14 @@ pub trait Store: Send + Sync + 'static {
     /// The account's signed device list, if one was published.
     fn device_list<'a>(&'a self, account: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
 
-    /// Durably queues one message (one ciphertext per device) in one transaction.
-    fn enqueue(&self, copies: Vec<NewMessage>, limits: QueueLimits) -> StoreFuture<'_, Enqueued>;
+    /// Durably queues one message (one ciphertext per device) in one transaction. The work
+    /// is submitted when this is called (so calls keep their order) and the future does not
+    /// borrow the store, so a session can keep several in flight.
+    fn enqueue(
+        &self,
+        copies: Vec<NewMessage>,
+        limits: QueueLimits,
+    ) -> StoreFuture<'static, Enqueued>;
     /// Up to `limit` queued messages of a device with stanza-id above `after`, oldest first,
     /// not counting expired ones.
     fn pending<'a>(

@@ -375,7 +375,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn enqueue(&self, copies: Vec<NewMessage>, limits: QueueLimits) -> StoreFuture<'_, Enqueued> {
+    fn enqueue(
+        &self,
+        copies: Vec<NewMessage>,
+        limits: QueueLimits,
+    ) -> StoreFuture<'static, Enqueued> {
         self.write(move |conn, state| {
             let stanza_id = state.next_stanza_id;
             state.next_stanza_id += 1;

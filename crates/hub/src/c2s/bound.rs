@@ -1,18 +1,17 @@
-//! The bound session loop and e2ee routing (DESIGN.md §4): the device-set check, the durable
-//! per-device queue write before the sender's `<ack/>`, delivery of each device's own
-//! ciphertext with the hub stanza-id and timestamp, and deletion on the device's
-//! `<received/>`.
+//! The bound session loop: reads stanzas (rate-limited), keeps several e2ee messages in flight
+//! to the store while acknowledging them in order, delivers each device its own queued
+//! ciphertexts (backlog first, then live pushes), deletes on the device's `<received/>`,
+//! and pings quiet clients to find half-open connections.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portico_stanza::parser::Event;
 use portico_stanza::stanza::{
-    Ack, Ciphertext, CiphertextKind, DeviceAddress, DeviceCiphertext, DeviceMismatch, E2ee, Iq,
-    IqKind, Message, MessageType, StanzaCondition, StanzaError, StreamErrorCondition, TopLevel,
+    Iq, IqKind, Message, MessageType, StanzaCondition, StanzaError, StreamErrorCondition, TopLevel,
 };
-use portico_stanza::{CompactString, Element, Jid, ns};
+use portico_stanza::{Element, Jid, ns};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
@@ -20,69 +19,11 @@ use super::conn::{Conn, ReadEnd};
 use super::session::{Bound, LoopState, basic_iq, handle_sm, message_error};
 use super::{Inner, Push};
 use crate::shutdown::Shutdown;
+use crate::store::QueuedMessage;
 use crate::store::sqlite::now_ms;
-use crate::store::{DeviceId, NewMessage, QueueLimits, QueuedMessage};
 
-/// Flag byte of a stored payload: which element the ciphertext travels in, and its type.
-const FLAG_SELF: u8 = 1;
-const FLAG_PREKEY: u8 = 2;
-
-fn encode_payload(c: &DeviceCiphertext, own: bool) -> Vec<u8> {
-    let mut flags = 0;
-    if own {
-        flags |= FLAG_SELF;
-    }
-    if c.kind == CiphertextKind::PreKey {
-        flags |= FLAG_PREKEY;
-    }
-    let b64 = c.payload.as_base64().as_bytes();
-    let mut out = Vec::with_capacity(1 + b64.len());
-    out.push(flags);
-    out.extend_from_slice(b64);
-    out
-}
-
-/// The stanza a device receives for a queued message.
-fn delivery_stanza(m: &QueuedMessage, to: &Jid, device: DeviceId) -> Option<Element> {
-    let (&flags, b64) = m.payload.split_first()?;
-    let payload = Ciphertext::from_base64(std::str::from_utf8(b64).ok()?)?;
-    let kind = if flags & FLAG_PREKEY != 0 {
-        CiphertextKind::PreKey
-    } else {
-        CiphertextKind::Message
-    };
-    let sender = Jid::parse(&m.sender).ok()?;
-    let sender_device = sender.resource().and_then(|r| r.parse().ok());
-    let c = DeviceCiphertext {
-        device,
-        kind,
-        payload,
-    };
-    let (to_list, own) = if flags & FLAG_SELF != 0 {
-        (Vec::new(), vec![c])
-    } else {
-        (vec![c], Vec::new())
-    };
-    let e2ee = E2ee {
-        sender_device,
-        stanza_id: Some(m.stanza_id.to_string().into()),
-        timestamp: Some(m.timestamp_ms),
-        to: to_list,
-        own,
-        extra: Vec::new(),
-    };
-    Some(
-        Message {
-            id: Some(m.msg_id.as_str().into()),
-            from: Some(sender),
-            to: Some(to.clone()),
-            kind: Some(MessageType::Chat),
-            e2ee: Some(e2ee),
-            ..Message::default()
-        }
-        .into(),
-    )
-}
+/// Most e2ee messages one session may have waiting for the store; reading pauses beyond.
+const MAX_IN_FLIGHT: usize = 256;
 
 /// Session state plus the connection, for the bound phase.
 struct Session<'a, S> {
@@ -123,6 +64,8 @@ pub async fn serve_bound<S: AsyncRead + AsyncWrite + Unpin>(
             last_rx: Instant::now(),
             ping_sent: None,
             rx,
+            pending: VecDeque::new(),
+            to_delete: Vec::new(),
         },
     };
     if s.deliver_backlog().await.is_ok() {
@@ -158,7 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     }
 
     fn queue_delivery(&mut self, m: &QueuedMessage) {
-        if let Some(el) = delivery_stanza(m, &self.me.jid, self.me.device) {
+        if let Some(el) = super::route::delivery_stanza(m, &self.me.jid, self.me.device) {
             self.st.inflight.insert(m.stanza_id, m.timestamp_ms);
             self.inner.metrics.stanzas_out.inc();
             self.conn.queue(el);
@@ -193,12 +136,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     Flow::Stop
                 }
                 push = self.st.rx.recv() => self.on_push(push).await,
-                read = self.conn.next_event(wait) => self.on_read(read).await,
+                written = async {
+                    match self.st.pending.front_mut() {
+                        Some((fut, _)) => fut.await,
+                        None => std::future::pending().await,
+                    }
+                }, if !self.st.pending.is_empty() => self.on_written(written).await,
+                read = self.conn.next_event(wait), if self.st.pending.len() < MAX_IN_FLIGHT => self.on_read(read).await,
             };
             if matches!(flow, Flow::Stop) {
                 return;
             }
         }
+    }
+
+    async fn on_written(
+        &mut self,
+        written: Result<crate::store::Enqueued, crate::store::StoreError>,
+    ) -> Flow {
+        if let Some((_, ctx)) = self.st.pending.pop_front() {
+            let reply = super::route::finish(self.inner, ctx, written);
+            self.conn.queue(reply);
+        }
+        // Later writes that are done already are answered in the same flush.
+        while let Some((fut, _)) = self.st.pending.front_mut() {
+            let Some(written) = futures_now(fut) else {
+                break;
+            };
+            if let Some((_, ctx)) = self.st.pending.pop_front() {
+                let reply = super::route::finish(self.inner, ctx, written);
+                self.conn.queue(reply);
+            }
+        }
+        self.flush_or_stop().await
     }
 
     async fn on_push(&mut self, push: Option<Push>) -> Flow {
@@ -250,6 +220,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     }
 
     async fn on_read(&mut self, read: Result<Event, ReadEnd>) -> Flow {
+        let mut flow = self.on_event(read).await;
+        // Handle everything that arrived in the same read before writing once.
+        while matches!(flow, Flow::Continue) && self.st.pending.len() < MAX_IN_FLIGHT {
+            match self.conn.buffered_event() {
+                Ok(Some(ev)) => flow = self.on_event(Ok(ev)).await,
+                Ok(None) => break,
+                Err(e) => flow = self.on_event(Err(e)).await,
+            }
+        }
+        self.flush_deletes();
+        match flow {
+            Flow::Continue => self.flush_or_stop().await,
+            Flow::Stop => Flow::Stop,
+        }
+    }
+
+    fn flush_deletes(&mut self) {
+        if self.st.to_delete.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.st.to_delete);
+        let store = self.inner.store.clone();
+        let (account, device) = (self.me.account.clone(), self.me.device);
+        tokio::spawn(async move {
+            if let Err(e) = store.delete_delivered(&account, device, ids).await {
+                tracing::warn!(error = %e, "deleting delivered messages failed; they will be redelivered");
+            }
+        });
+    }
+
+    async fn on_event(&mut self, read: Result<Event, ReadEnd>) -> Flow {
         match read {
             Ok(Event::Stanza(el)) => {
                 self.st.last_rx = Instant::now();
@@ -301,7 +302,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     ..Iq::get("hub-ping", Element::new("ping", ns::PING))
                 };
                 self.conn.queue(ping);
-                self.flush_or_stop().await
+                Flow::Continue
             }
             Err(ReadEnd::Parse(e)) => {
                 self.inner.metrics.reject(e.condition().as_str());
@@ -383,7 +384,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 return Flow::Stop;
             }
         }
-        self.flush_or_stop().await
+        Flow::Continue
     }
 
     async fn on_iq(&mut self, iq: Iq) -> Option<Iq> {
@@ -412,13 +413,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             let latency = now_ms().saturating_sub(ts) as f64 / 1000.0;
             self.inner.metrics.delivery_latency.observe(latency);
         }
-        let store = self.inner.store.clone();
-        let (account, device) = (self.me.account.clone(), self.me.device);
-        tokio::spawn(async move {
-            if let Err(e) = store.delete_delivered(&account, device, vec![id]).await {
-                tracing::warn!(error = %e, "deleting a delivered message failed; it will be redelivered");
-            }
-        });
+        self.st.to_delete.push(id);
     }
 
     async fn on_message(&mut self, m: Message) {
@@ -431,206 +426,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         if m.kind == Some(MessageType::Error) {
             return;
         }
-        let reply = match route(self.inner, &self.me, m).await {
-            Ok(ack) => ack,
+        match super::route::prepare(self.inner, &self.me, m).await {
+            Ok((copies, limits, ctx)) => {
+                // Submitted now, in order; answered in order by `on_written`.
+                let fut = self.inner.store.enqueue(copies, limits);
+                self.st.pending.push_back((fut, ctx));
+            }
             Err((to, id, err)) => {
                 self.inner.metrics.reject(err.condition.as_str());
-                message_error(&to, id, err).into()
+                self.conn.queue(message_error(&to, id, err));
             }
-        };
-        self.conn.queue(reply);
-    }
-}
-
-type RouteError = (Jid, Option<CompactString>, StanzaError);
-
-/// Checks, queues durably, pushes to online devices, and returns the sender's ack.
-async fn route(inner: &Inner, me: &Bound, m: Message) -> Result<Element, RouteError> {
-    let reply_to = me.jid.clone();
-    let id = m.id.clone();
-    let fail = |c: StanzaCondition, text: String| {
-        (
-            reply_to.clone(),
-            id.clone(),
-            StanzaError::new(c).with_text(text),
-        )
-    };
-    let Some(e2ee) = m.e2ee else {
-        return Err(fail(
-            StanzaCondition::PolicyViolation,
-            "the hub carries only end-to-end encrypted messages (<e2ee xmlns='urn:portico:e2ee:1'>)".into(),
-        ));
-    };
-    let Some(msg_id) = m.id.clone() else {
-        return Err(fail(
-            StanzaCondition::BadRequest,
-            "an e2ee message needs an id".into(),
-        ));
-    };
-    let Some(to) = m.to else {
-        return Err(fail(
-            StanzaCondition::BadRequest,
-            "an e2ee message needs a 'to' address".into(),
-        ));
-    };
-    if to.domain() != inner.config.domain {
-        return Err(fail(
-            StanzaCondition::RemoteServerNotFound,
-            format!(
-                "{} is not served by this hub; only {} is",
-                to.domain(),
-                inner.config.domain
-            ),
-        ));
-    }
-    let Some(recipient) = to.node().map(str::to_owned) else {
-        return Err(fail(
-            StanzaCondition::BadRequest,
-            "address the recipient's bare JID".into(),
-        ));
-    };
-    let store_err = |_| {
-        fail(
-            StanzaCondition::InternalServerError,
-            "the hub's store failed; retry later".into(),
-        )
-    };
-    let recipient_devices = inner.store.devices(&recipient).await.map_err(store_err)?;
-    if recipient_devices.is_empty() {
-        let exists = inner
-            .store
-            .credentials(&recipient)
-            .await
-            .map_err(store_err)?
-            .is_some();
-        let text = if exists {
-            format!("{recipient}@{} has no devices yet", inner.config.domain)
-        } else {
-            format!("no account {recipient}@{}", inner.config.domain)
-        };
-        return Err(fail(StanzaCondition::ItemNotFound, text));
-    }
-    let distinct = |list: &[DeviceCiphertext]| {
-        list.iter().map(|c| c.device).collect::<BTreeSet<_>>().len() == list.len()
-    };
-    if !distinct(&e2ee.to) || !distinct(&e2ee.own) {
-        return Err(fail(
-            StanzaCondition::BadRequest,
-            "one ciphertext per device, please".into(),
-        ));
-    }
-    let self_chat = recipient == me.account;
-    let own_devices = if self_chat {
-        Vec::new()
-    } else {
-        inner.store.devices(&me.account).await.map_err(store_err)?
-    };
-    let bare = |name: &str| Jid::parse(&format!("{name}@{}", inner.config.domain)).ok();
-    let mut mismatch = DeviceMismatch::default();
-    let expected_to: BTreeSet<DeviceId> = recipient_devices
-        .iter()
-        .copied()
-        .filter(|d| !(self_chat && *d == me.device))
-        .collect();
-    let expected_own: BTreeSet<DeviceId> = own_devices
-        .iter()
-        .copied()
-        .filter(|d| *d != me.device)
-        .collect();
-    compare(&expected_to, &e2ee.to, bare(&recipient), &mut mismatch);
-    compare(&expected_own, &e2ee.own, bare(&me.account), &mut mismatch);
-    if !mismatch.missing.is_empty() || !mismatch.stale.is_empty() {
-        return Err((reply_to.clone(), id.clone(), mismatch.into_stanza_error()));
-    }
-    let sender = me.jid.to_string();
-    let copies: Vec<NewMessage> = e2ee
-        .to
-        .iter()
-        .map(|c| (recipient.as_str(), c, false))
-        .chain(e2ee.own.iter().map(|c| (me.account.as_str(), c, true)))
-        .map(|(account, c, own)| NewMessage {
-            account: account.to_owned(),
-            device: c.device,
-            sender: sender.clone(),
-            msg_id: msg_id.to_string(),
-            payload: encode_payload(c, own),
-        })
-        .collect();
-    let q = &inner.config.queue;
-    let limits = QueueLimits {
-        max_per_device: q.max_per_device,
-        ttl_ms: u64::from(q.ttl_days) * 86_400_000,
-        now_ms: now_ms(),
-    };
-    let targets: Vec<(String, DeviceId, Vec<u8>)> = copies
-        .iter()
-        .map(|c| (c.account.clone(), c.device, c.payload.clone()))
-        .collect();
-    let done = inner.store.enqueue(copies, limits).await.map_err(|e| {
-        tracing::error!(error = %e, "queue write failed");
-        fail(
-            StanzaCondition::InternalServerError,
-            "the hub could not store the message; it was not sent".into(),
-        )
-    })?;
-    for (account, device, payload) in targets {
-        if done
-            .overflowed
-            .iter()
-            .any(|(a, d)| *a == account && *d == device)
-        {
-            continue;
         }
-        let queued = Arc::new(QueuedMessage {
-            stanza_id: done.stanza_id,
-            sender: sender.clone(),
-            msg_id: msg_id.to_string(),
-            timestamp_ms: done.timestamp_ms,
-            payload,
-        });
-        inner.router.push(&account, device, Push::Deliver(queued));
     }
-    let mut ack: Element = Message {
-        from: Jid::parse(&inner.config.domain).ok(),
-        to: Some(me.jid.clone()),
-        ack: Some(Ack {
-            id: msg_id,
-            stanza_id: done.stanza_id.to_string().into(),
-            timestamp: done.timestamp_ms,
-        }),
-        ..Message::default()
-    }
-    .into();
-    for (account, device) in &done.overflowed {
-        inner.metrics.reject("queue-full");
-        ack.push_child(
-            Element::new("queue-full", ns::PORTICO_E2EE)
-                .with_attr("jid", format!("{account}@{}", inner.config.domain))
-                .with_attr("device", device.to_string())
-                .with_attr("max", q.max_per_device.to_string()),
-        );
-    }
-    Ok(ack)
 }
 
-fn compare(
-    expected: &BTreeSet<DeviceId>,
-    given: &[DeviceCiphertext],
-    jid: Option<Jid>,
-    out: &mut DeviceMismatch,
-) {
-    let Some(jid) = jid else { return };
-    let given: BTreeSet<DeviceId> = given.iter().map(|c| c.device).collect();
-    for d in expected.difference(&given) {
-        out.missing.push(DeviceAddress {
-            jid: jid.clone(),
-            device: *d,
-        });
-    }
-    for d in given.difference(expected) {
-        out.stale.push(DeviceAddress {
-            jid: jid.clone(),
-            device: *d,
-        });
+/// The output of a future that is ready now, without waiting.
+fn futures_now<F: std::future::Future + Unpin>(fut: &mut F) -> Option<F::Output> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match std::pin::Pin::new(fut).poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
     }
 }

@@ -1,0 +1,312 @@
+//! Routing decisions for e2ee messages (DESIGN.md §4): addressing and the device-set check
+//! (missing and stale devices listed), one queued copy per device, and after the durable
+//! write the pushes to online devices and the sender's `<ack/>`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use portico_stanza::stanza::{
+    Ack, Ciphertext, CiphertextKind, DeviceAddress, DeviceCiphertext, DeviceMismatch, E2ee,
+    Message, MessageType, StanzaCondition, StanzaError,
+};
+use portico_stanza::{CompactString, Element, Jid, ns};
+
+use super::session::{Bound, message_error};
+use super::{Inner, Push};
+use crate::store::sqlite::now_ms;
+use crate::store::{DeviceId, Enqueued, NewMessage, QueueLimits, QueuedMessage, StoreError};
+
+/// Flag byte of a stored payload: which element the ciphertext travels in, and its type.
+const FLAG_SELF: u8 = 1;
+const FLAG_PREKEY: u8 = 2;
+
+pub fn encode_payload(c: &DeviceCiphertext, own: bool) -> Vec<u8> {
+    let mut flags = 0;
+    if own {
+        flags |= FLAG_SELF;
+    }
+    if c.kind == CiphertextKind::PreKey {
+        flags |= FLAG_PREKEY;
+    }
+    let b64 = c.payload.as_base64().as_bytes();
+    let mut out = Vec::with_capacity(1 + b64.len());
+    out.push(flags);
+    out.extend_from_slice(b64);
+    out
+}
+
+/// The stanza a device receives for a queued message.
+pub fn delivery_stanza(m: &QueuedMessage, to: &Jid, device: DeviceId) -> Option<Element> {
+    let (&flags, b64) = m.payload.split_first()?;
+    let payload = Ciphertext::from_base64(std::str::from_utf8(b64).ok()?)?;
+    let kind = if flags & FLAG_PREKEY != 0 {
+        CiphertextKind::PreKey
+    } else {
+        CiphertextKind::Message
+    };
+    let sender = Jid::parse(&m.sender).ok()?;
+    let sender_device = sender.resource().and_then(|r| r.parse().ok());
+    let c = DeviceCiphertext {
+        device,
+        kind,
+        payload,
+    };
+    let (to_list, own) = if flags & FLAG_SELF != 0 {
+        (Vec::new(), vec![c])
+    } else {
+        (vec![c], Vec::new())
+    };
+    let e2ee = E2ee {
+        sender_device,
+        stanza_id: Some(m.stanza_id.to_string().into()),
+        timestamp: Some(m.timestamp_ms),
+        to: to_list,
+        own,
+        extra: Vec::new(),
+    };
+    Some(
+        Message {
+            id: Some(m.msg_id.as_str().into()),
+            from: Some(sender),
+            to: Some(to.clone()),
+            kind: Some(MessageType::Chat),
+            e2ee: Some(e2ee),
+            ..Message::default()
+        }
+        .into(),
+    )
+}
+
+/// A refusal: where to send it, the message id, and the error.
+pub type RouteError = (Jid, Option<CompactString>, StanzaError);
+
+/// A message accepted for queueing: what `finish` needs once the write is durable.
+pub struct SendCtx {
+    msg_id: CompactString,
+    sender: String,
+    reply_to: Jid,
+    targets: Vec<(String, DeviceId, Vec<u8>)>,
+}
+
+/// Checks a message (addressing, device sets) and builds its per-device copies and the
+/// queue limits for [`crate::store::Store::enqueue`].
+pub async fn prepare(
+    inner: &Inner,
+    me: &Bound,
+    m: Message,
+) -> Result<(Vec<NewMessage>, QueueLimits, SendCtx), RouteError> {
+    let reply_to = me.jid.clone();
+    let id = m.id.clone();
+    let fail = |c: StanzaCondition, text: String| {
+        (
+            reply_to.clone(),
+            id.clone(),
+            StanzaError::new(c).with_text(text),
+        )
+    };
+    let Some(e2ee) = m.e2ee else {
+        return Err(fail(
+            StanzaCondition::PolicyViolation,
+            "the hub carries only end-to-end encrypted messages (<e2ee xmlns='urn:portico:e2ee:1'>)".into(),
+        ));
+    };
+    let Some(msg_id) = m.id.clone() else {
+        return Err(fail(
+            StanzaCondition::BadRequest,
+            "an e2ee message needs an id".into(),
+        ));
+    };
+    let Some(to) = m.to else {
+        return Err(fail(
+            StanzaCondition::BadRequest,
+            "an e2ee message needs a 'to' address".into(),
+        ));
+    };
+    if to.domain() != inner.config.domain {
+        return Err(fail(
+            StanzaCondition::RemoteServerNotFound,
+            format!(
+                "{} is not served by this hub; only {} is",
+                to.domain(),
+                inner.config.domain
+            ),
+        ));
+    }
+    let Some(recipient) = to.node().map(str::to_owned) else {
+        return Err(fail(
+            StanzaCondition::BadRequest,
+            "address the recipient's bare JID".into(),
+        ));
+    };
+    let store_err = |_| {
+        fail(
+            StanzaCondition::InternalServerError,
+            "the hub's store failed; retry later".into(),
+        )
+    };
+    let recipient_devices = inner.devices(&recipient).await.map_err(store_err)?;
+    if recipient_devices.is_empty() {
+        let exists = inner
+            .store
+            .credentials(&recipient)
+            .await
+            .map_err(store_err)?
+            .is_some();
+        let text = if exists {
+            format!("{recipient}@{} has no devices yet", inner.config.domain)
+        } else {
+            format!("no account {recipient}@{}", inner.config.domain)
+        };
+        return Err(fail(StanzaCondition::ItemNotFound, text));
+    }
+    let distinct = |list: &[DeviceCiphertext]| {
+        list.iter().map(|c| c.device).collect::<BTreeSet<_>>().len() == list.len()
+    };
+    if !distinct(&e2ee.to) || !distinct(&e2ee.own) {
+        return Err(fail(
+            StanzaCondition::BadRequest,
+            "one ciphertext per device, please".into(),
+        ));
+    }
+    let self_chat = recipient == me.account;
+    let own_devices = if self_chat {
+        Vec::new()
+    } else {
+        inner
+            .devices(&me.account)
+            .await
+            .map_err(store_err)?
+            .to_vec()
+    };
+    let bare = |name: &str| Jid::parse(&format!("{name}@{}", inner.config.domain)).ok();
+    let mut mismatch = DeviceMismatch::default();
+    let expected_to: BTreeSet<DeviceId> = recipient_devices
+        .iter()
+        .copied()
+        .filter(|d| !(self_chat && *d == me.device))
+        .collect();
+    let expected_own: BTreeSet<DeviceId> = own_devices
+        .iter()
+        .copied()
+        .filter(|d| *d != me.device)
+        .collect();
+    compare(&expected_to, &e2ee.to, bare(&recipient), &mut mismatch);
+    compare(&expected_own, &e2ee.own, bare(&me.account), &mut mismatch);
+    if !mismatch.missing.is_empty() || !mismatch.stale.is_empty() {
+        return Err((reply_to.clone(), id.clone(), mismatch.into_stanza_error()));
+    }
+    let sender = me.jid.to_string();
+    let copies: Vec<NewMessage> = e2ee
+        .to
+        .iter()
+        .map(|c| (recipient.as_str(), c, false))
+        .chain(e2ee.own.iter().map(|c| (me.account.as_str(), c, true)))
+        .map(|(account, c, own)| NewMessage {
+            account: account.to_owned(),
+            device: c.device,
+            sender: sender.clone(),
+            msg_id: msg_id.to_string(),
+            payload: encode_payload(c, own),
+        })
+        .collect();
+    let q = &inner.config.queue;
+    let limits = QueueLimits {
+        max_per_device: q.max_per_device,
+        ttl_ms: u64::from(q.ttl_days) * 86_400_000,
+        now_ms: now_ms(),
+    };
+    let targets: Vec<(String, DeviceId, Vec<u8>)> = copies
+        .iter()
+        .map(|c| (c.account.clone(), c.device, c.payload.clone()))
+        .collect();
+    let ctx = SendCtx {
+        msg_id,
+        sender,
+        reply_to: me.jid.clone(),
+        targets,
+    };
+    Ok((copies, limits, ctx))
+}
+
+/// After the durable write: pushes each copy to its device if online, and returns the
+/// sender's `<ack/>` (with a `<queue-full/>` notice per device whose queue was full), or the
+/// error if the write failed (then nothing was sent).
+pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>) -> Element {
+    let SendCtx {
+        msg_id,
+        sender,
+        reply_to,
+        targets,
+    } = ctx;
+    let done = match written {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "queue write failed");
+            inner.metrics.reject("store-failed");
+            let err = StanzaError::new(StanzaCondition::InternalServerError)
+                .with_text("the hub could not store the message; it was not sent");
+            return message_error(&reply_to, Some(msg_id), err).into();
+        }
+    };
+    let q = &inner.config.queue;
+    for (account, device, payload) in targets {
+        if done
+            .overflowed
+            .iter()
+            .any(|(a, d)| *a == account && *d == device)
+        {
+            continue;
+        }
+        let queued = Arc::new(QueuedMessage {
+            stanza_id: done.stanza_id,
+            sender: sender.clone(),
+            msg_id: msg_id.to_string(),
+            timestamp_ms: done.timestamp_ms,
+            payload,
+        });
+        inner.router.push(&account, device, Push::Deliver(queued));
+    }
+    let mut ack: Element = Message {
+        from: Jid::parse(&inner.config.domain).ok(),
+        to: Some(reply_to),
+        ack: Some(Ack {
+            id: msg_id,
+            stanza_id: done.stanza_id.to_string().into(),
+            timestamp: done.timestamp_ms,
+        }),
+        ..Message::default()
+    }
+    .into();
+    for (account, device) in &done.overflowed {
+        inner.metrics.reject("queue-full");
+        ack.push_child(
+            Element::new("queue-full", ns::PORTICO_E2EE)
+                .with_attr("jid", format!("{account}@{}", inner.config.domain))
+                .with_attr("device", device.to_string())
+                .with_attr("max", q.max_per_device.to_string()),
+        );
+    }
+    ack
+}
+
+fn compare(
+    expected: &BTreeSet<DeviceId>,
+    given: &[DeviceCiphertext],
+    jid: Option<Jid>,
+    out: &mut DeviceMismatch,
+) {
+    let Some(jid) = jid else { return };
+    let given: BTreeSet<DeviceId> = given.iter().map(|c| c.device).collect();
+    for d in expected.difference(&given) {
+        out.missing.push(DeviceAddress {
+            jid: jid.clone(),
+            device: *d,
+        });
+    }
+    for d in given.difference(expected) {
+        out.stale.push(DeviceAddress {
+            jid: jid.clone(),
+            device: *d,
+        });
+    }
+}

@@ -260,14 +260,15 @@ impl Element {
     /// (no `xmlns` is written for an element in `jabber:client`; elements in the stream
     /// namespace are written with the `stream:` prefix).
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        write::write_element(self, crate::ns::JABBER_CLIENT, out);
+        write::write_element(self, crate::ns::JABBER_CLIENT, true, out);
     }
 
     /// Appends the serialization to `out`, as a child of an element whose default namespace
-    /// is `parent_ns`. Pass `""` to write a self-contained element that declares its namespace
-    /// (as WebSocket framing, RFC 7395, wants).
+    /// is `parent_ns` (with `stream:` declared). Pass `""` to write a self-contained element
+    /// that declares its namespace and the `stream:` prefix where used (as WebSocket framing,
+    /// RFC 7395, wants).
     pub fn write_in(&self, parent_ns: &str, out: &mut Vec<u8>) {
-        write::write_element(self, parent_ns, out);
+        write::write_element(self, parent_ns, !parent_ns.is_empty(), out);
     }
 }
 

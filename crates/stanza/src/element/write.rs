@@ -106,16 +106,23 @@ pub(crate) fn write_jid_attr(out: &mut Vec<u8>, name: &str, jid: &crate::Jid) {
     out.push(b'\'');
 }
 
-pub(super) fn write_element(el: &Element, parent_ns: &str, out: &mut Vec<u8>) {
+/// Writes `el` where `parent_ns` is the default namespace in scope and `stream_bound` says
+/// whether the `stream:` prefix is already declared.
+pub(super) fn write_element(el: &Element, parent_ns: &str, stream_bound: bool, out: &mut Vec<u8>) {
     out.push(b'<');
     let stream_prefixed = el.ns == ns::STREAM;
+    // A preserved `xmlns:stream` attribute (the parser only accepts it bound to the stream
+    // namespace) declares the prefix for this element and its descendants.
+    let declares_stream = el.attrs.iter().any(|(k, _)| k == "xmlns:stream");
+    let mut inner_bound = stream_bound || declares_stream;
     let scope_ns: &str = if stream_prefixed {
         out.extend_from_slice(b"stream:");
         out.extend_from_slice(el.name.as_bytes());
-        if parent_ns.is_empty() {
+        if !inner_bound {
             out.extend_from_slice(b" xmlns:stream='");
             out.extend_from_slice(ns::STREAM.as_bytes());
             out.push(b'\'');
+            inner_bound = true;
         }
         parent_ns
     } else {
@@ -141,7 +148,7 @@ pub(super) fn write_element(el: &Element, parent_ns: &str, out: &mut Vec<u8>) {
     out.push(b'>');
     for child in &el.children {
         match child {
-            Node::Element(e) => write_element(e, scope_ns, out),
+            Node::Element(e) => write_element(e, scope_ns, inner_bound, out),
             Node::Text(t) => escape_text(t, out),
         }
     }
@@ -178,6 +185,24 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&el.to_bytes()),
             "<message to='a@b'><e2ee xmlns='urn:portico:e2ee:1'><to>QQ==</to></e2ee></message>"
+        );
+    }
+
+    #[test]
+    fn stream_prefix_is_declared_only_where_unbound() {
+        // Inside a stream, `stream:` is bound, even under an element in no namespace.
+        let el = Element::new("a", "").with_child(Element::new("features", ns::STREAM));
+        assert_eq!(
+            String::from_utf8_lossy(&el.to_bytes()),
+            "<a xmlns=''><stream:features/></a>"
+        );
+        // Self-contained (WebSocket framing) output declares it once.
+        let el = Element::new("features", ns::STREAM).with_child(Element::new("x", ns::STREAM));
+        let mut out = Vec::new();
+        el.write_in("", &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "<stream:features xmlns:stream='http://etherx.jabber.org/streams'><stream:x/></stream:features>"
         );
     }
 

@@ -179,17 +179,35 @@ fn open(
         }
         attrs.push((CompactString::from(utf8(key)?), CompactString::from(value)));
     }
-    // Prefixed attribute names must be bound too.
+    // Prefixed attribute names must be bound too. A prefix bound only outside the stanza (by
+    // the stream header) is declared on this element, so that the element stays the same
+    // when serialized on its own.
+    let mut inherited: Vec<(CompactString, CompactString)> = Vec::new();
     for (k, _) in &attrs {
         if let Some(colon) = k.find(':') {
             let prefix = &k.as_bytes()[..colon];
-            if prefix != b"xmlns" && scopes.lookup(prefix).is_none() {
-                return Err(ParseError::UnboundPrefix {
+            if prefix == b"xmlns" || prefix == b"xml" {
+                continue;
+            }
+            let local = scopes.bindings.iter().any(|(p, _)| p.as_bytes() == prefix);
+            if local {
+                continue;
+            }
+            let uri = scopes
+                .lookup(prefix)
+                .ok_or_else(|| ParseError::UnboundPrefix {
                     prefix: truncated(prefix),
-                });
+                })?;
+            let decl = CompactString::from(format!("xmlns:{}", &k[..colon]));
+            if !inherited.iter().any(|(d, _)| *d == decl) {
+                inherited.push((decl, uri.clone()));
+                scopes
+                    .bindings
+                    .push((CompactString::from(&k[..colon]), uri));
             }
         }
     }
+    attrs.extend(inherited);
     let inner_default = default_ns.unwrap_or_else(|| scopes.default_ns().clone());
     let qname = start.name();
     let (prefix, local) = split_qname(qname.as_ref())
@@ -457,6 +475,17 @@ mod tests {
             );
         }
         assert!(parse("<é-x.y_z/>").is_ok());
+        // A prefix bound by the stream header is declared where an attribute uses it.
+        let el = parse("<a stream:x='1'><b stream:y='2'/></a>").expect("valid");
+        assert_eq!(el.attr("xmlns:stream"), Some(ns::STREAM));
+        assert_eq!(
+            el.children().next().and_then(|b| b.attr("xmlns:stream")),
+            None
+        );
+        assert_eq!(
+            parse(std::str::from_utf8(&el.to_bytes()).expect("utf8")),
+            Ok(el)
+        );
         for dup in [
             "<a xmlns='u' xmlns='v'/>",
             "<a xmlns:p='u' xmlns:p='v'/>",

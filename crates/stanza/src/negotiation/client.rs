@@ -350,6 +350,15 @@ impl ClientNegotiator {
                     self.phase = Phase::AwaitHeader;
                     self.send_header();
                 }
+                // Some servers send server-final as a last challenge (RFC 6120 §6.3.10
+                // allows either); verify it and answer with an empty response.
+                Ok(Sasl::Challenge(data)) if fin.is_some() => {
+                    if let Some(Err(e)) = fin.map(|f| f.verify(&data)) {
+                        return self.fail(ClientFailure::Sasl(e));
+                    }
+                    self.send(Sasl::Response(Vec::new().into()));
+                    self.phase = Phase::AwaitSuccess(None);
+                }
                 Ok(Sasl::Failure { condition, .. }) => {
                     self.fail(ClientFailure::AuthFailed(condition))
                 }

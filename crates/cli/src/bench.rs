@@ -131,6 +131,7 @@ async fn connect_one(
         mech: Mech::Plain,
         resource: Some("1".into()),
         starttls: args.starttls,
+        resume: None,
     };
     match Client::connect(&login).await {
         Err(ClientError::Bind(_)) => {

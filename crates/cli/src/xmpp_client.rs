@@ -78,6 +78,8 @@ pub struct Login {
     pub resource: Option<String>,
     /// STARTTLS (port 5222) instead of direct TLS (5223).
     pub starttls: bool,
+    /// Resume this XEP-0198 session (bound to `resource`) instead of binding.
+    pub resume: Option<String>,
 }
 
 /// A logged-in, bound client.
@@ -261,6 +263,25 @@ impl Client {
         if !features.bind {
             return Err(ClientError::Protocol("no bind offered".into()));
         }
+        if let Some(previd) = &login.resume {
+            raw.send(portico_stanza::stanza::Sm::Resume {
+                previd: previd.as_str().into(),
+                h: 0,
+            })
+            .await?;
+            let reply = raw.element().await?;
+            if !reply.is("resumed", ns::SM) {
+                return Err(ClientError::Bind(reply.to_string()));
+            }
+            let jid = Jid::parse(&format!(
+                "{}@{}/{}",
+                login.user,
+                login.domain,
+                login.resource.as_deref().unwrap_or_default()
+            ))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            return Ok(Self::start(raw, jid));
+        }
         raw.send(Iq::set(
             "bind",
             Bind::Request(login.resource.as_deref().map(Into::into)).into(),
@@ -275,6 +296,10 @@ impl Client {
             },
             _ => return Err(ClientError::Bind(reply.to_string())),
         };
+        Ok(Self::start(raw, jid))
+    }
+
+    fn start(raw: Raw<TlsStream<TcpStream>>, jid: Jid) -> Client {
         let Raw { io, mut parser, .. } = raw;
         let (reader, writer) = tokio::io::split(io);
         let (tx, incoming) = mpsc::unbounded_channel();
@@ -283,12 +308,12 @@ impl Client {
             let _ = tx.send(el);
         }
         tokio::spawn(read_loop(reader, parser, tx));
-        Ok(Client {
+        Client {
             writer,
             incoming,
             jid,
             out: Vec::with_capacity(4096),
-        })
+        }
     }
 
     /// Queues an element; [`flush`](Self::flush) sends.
@@ -337,6 +362,11 @@ impl Client {
                 return Iq::try_from(el).ok();
             }
         }
+    }
+
+    /// Drops the connection without closing the XMPP stream (as a lost network would).
+    pub async fn disconnect(mut self) {
+        let _ = self.writer.shutdown().await;
     }
 
     /// Closes the stream politely.

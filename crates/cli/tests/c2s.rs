@@ -562,3 +562,57 @@ async fn sigterm_closes_streams_with_system_shutdown_and_loses_nothing() {
     let got = expect(&mut bob, T, "the queued message", |e| e2ee_of(e).is_some()).await;
     assert_eq!(got.attr("id"), Some("queued"));
 }
+
+#[tokio::test]
+async fn stream_management_acks_and_resumption() {
+    use portico_stanza::stanza::Sm;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with_users(dir.path(), &[]);
+    let pw = "password-of-{user}";
+    let mut bob = Client::connect(&login(&hub, "bob", pw)).await.expect("bob");
+    bob.send(Sm::Enable {
+        resume: true,
+        max: None,
+    })
+    .await
+    .expect("enable");
+    let enabled = expect(&mut bob, T, "enabled", |e| e.is("enabled", ns::SM)).await;
+    let id = enabled.attr("id").expect("resumption id").to_owned();
+    bob.send(Iq::get("p", Element::new("ping", ns::PING)))
+        .await
+        .expect("ping");
+    bob.send(Sm::Request).await.expect("r");
+    let a = expect(&mut bob, T, "a", |e| e.is("a", ns::SM)).await;
+    assert_eq!(a.attr("h"), Some("1"), "one stanza handled");
+    bob.disconnect().await; // the connection drops without a goodbye
+
+    // A message arrives while bob is away; resuming brings the device back with the count.
+    let mut alice = Client::connect(&login(&hub, "alice", pw))
+        .await
+        .expect("alice");
+    alice
+        .send(e2ee_message("bob@localhost", "while-away", &[1], &[], b"x"))
+        .await
+        .expect("send");
+    expect(&mut alice, T, "ack", |e| ack_of(e).is_some()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut l = login(&hub, "bob", pw);
+    l.resource = Some("1".into());
+    l.resume = Some(id.clone());
+    let mut bob = Client::connect(&l).await.expect("resumed");
+    let got = expect(&mut bob, T, "queued message", |e| e2ee_of(e).is_some()).await;
+    assert_eq!(got.attr("id"), Some("while-away"));
+    bob.send(Sm::Request).await.expect("r");
+    let a = expect(&mut bob, T, "a", |e| e.is("a", ns::SM)).await;
+    assert_eq!(a.attr("h"), Some("1"), "the count carries over");
+
+    // An unknown id fails with item-not-found.
+    l.resume = Some("no-such-session".into());
+    match Client::connect(&l).await {
+        Err(ClientError::Bind(text)) => assert!(
+            text.contains("failed") && text.contains("item-not-found"),
+            "{text}"
+        ),
+        other => panic!("bogus resumption accepted: {:?}", other.map(|c| c.jid)),
+    }
+}

@@ -23,6 +23,7 @@ pub fn login(hub: &Hub, user: &str, password: &str) -> Login {
         mech: Mech::Plain,
         resource: None,
         starttls: false,
+        resume: None,
     }
 }
 

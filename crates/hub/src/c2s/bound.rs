@@ -16,7 +16,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::conn::{Conn, ReadEnd};
-use super::session::{Bound, LoopState, basic_iq, handle_sm, message_error};
+use super::resume::handle_sm;
+use super::session::{Bound, LoopState, basic_iq, message_error};
 use super::{Inner, Push};
 use crate::shutdown::Shutdown;
 use crate::store::QueuedMessage;
@@ -51,12 +52,15 @@ pub async fn serve_bound<S: AsyncRead + AsyncWrite + Unpin>(
         .router
         .register(&me.account, me.device, session_id, tx);
     let limits = &inner.config.limits;
+    let sm_handled = me.resumed.as_ref().map(|(_, h)| *h);
+    let sm_id = me.resumed.as_ref().map(|(id, _)| id.clone());
     let mut s = Session {
         inner,
         conn,
         me,
         st: LoopState {
-            sm_handled: None,
+            sm_handled,
+            sm_id,
             tokens: f64::from(limits.stanza_burst),
             refilled: Instant::now(),
             inflight: HashMap::new(),
@@ -75,6 +79,12 @@ pub async fn serve_bound<S: AsyncRead + AsyncWrite + Unpin>(
     inner
         .router
         .unregister(&s.me.account, s.me.device, session_id);
+    if let Some(id) = s.st.sm_id.take() {
+        let handled = s.st.sm_handled.unwrap_or(0);
+        inner
+            .resumable
+            .park(id, &s.me.account, s.me.device, handled);
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
@@ -132,6 +142,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             };
             let flow = tokio::select! {
                 () = shutdown.wait() => {
+                    // Answer the messages already submitted before saying goodbye.
+                    while let Some((fut, ctx)) = self.st.pending.pop_front() {
+                        let reply = super::route::finish(self.inner, ctx, fut.await);
+                        self.conn.queue(reply);
+                    }
                     self.conn.close_with(StreamErrorCondition::SystemShutdown, "the hub is shutting down; reconnect shortly").await;
                     Flow::Stop
                 }

@@ -10,6 +10,7 @@
 mod bound;
 pub mod conn;
 mod keys;
+mod resume;
 mod route;
 pub mod sasl;
 mod session;
@@ -108,6 +109,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) tls: TlsAcceptor,
     pub(crate) router: Router,
+    /// Dropped sessions that may be resumed (XEP-0198).
+    pub(crate) resumable: resume::Resumable,
     /// Registered devices per account, as the store has them (non-empty lists only).
     device_cache: Mutex<HashMap<String, Arc<Vec<DeviceId>>>>,
     connections: Arc<Semaphore>,
@@ -163,6 +166,7 @@ impl C2s {
                 metrics,
                 tls: TlsAcceptor::from(tls),
                 router: Router::default(),
+                resumable: resume::Resumable::default(),
                 device_cache: Mutex::new(HashMap::new()),
                 connections: Arc::new(Semaphore::new(max)),
                 active: AtomicUsize::new(0),

@@ -110,6 +110,8 @@ pub struct Bound {
     pub device: DeviceId,
     /// `account@domain/device`.
     pub jid: Jid,
+    /// Set when the session resumed a dropped one: its stream-management id and count.
+    pub resumed: Option<(String, u32)>,
 }
 
 async fn next<S: AsyncRead + AsyncWrite + Unpin>(
@@ -234,6 +236,34 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         let Event::Stanza(el) = next(inner, conn, deadline).await? else {
             return Err(Stop::Done);
         };
+        if el.is("resume", ns::SM) {
+            if let Ok(Sm::Resume { previd, .. }) = Sm::try_from(el) {
+                if let Some((device, handled)) = inner.resumable.take(&previd, &account) {
+                    let jid = Jid::parse(&format!("{account}@{}/{device}", inner.config.domain))
+                        .map_err(|_| Stop::Done)?;
+                    conn.send(Sm::Resumed {
+                        previd: previd.clone(),
+                        h: handled,
+                    })
+                    .await
+                    .map_err(|_| Stop::Done)?;
+                    return Ok(Bound {
+                        account,
+                        device,
+                        jid,
+                        resumed: Some((previd.to_string(), handled)),
+                    });
+                }
+            }
+            inner.metrics.reject("resume-failed");
+            conn.send(Sm::Failed {
+                h: None,
+                condition: Some(StanzaCondition::ItemNotFound),
+            })
+            .await
+            .map_err(|_| Stop::Done)?;
+            continue;
+        }
         let Ok(TopLevel::Iq(iq)) = TopLevel::try_from(el) else {
             conn.close_with(StreamErrorCondition::NotAuthorized, "bind a resource first")
                 .await;
@@ -260,6 +290,7 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
                     account,
                     device,
                     jid,
+                    resumed: None,
                 });
             }
             Err(err) => {
@@ -579,6 +610,8 @@ pub fn disco_info(inner: &Inner) -> DiscoInfo {
 pub struct LoopState {
     /// Stanzas handled (XEP-0198 `h`), if stream management is on.
     pub sm_handled: Option<u32>,
+    /// The stream-management id, if the client asked for resumption.
+    pub sm_id: Option<String>,
     /// Tokens left in the rate-limit bucket.
     pub tokens: f64,
     /// When the bucket was last refilled.
@@ -624,24 +657,5 @@ pub fn message_error(to: &Jid, id: Option<CompactString>, err: StanzaError) -> M
         kind: Some(MessageType::Error),
         error: Some(err),
         ..Message::default()
-    }
-}
-
-/// XEP-0198 handling: answers `<r/>`, accepts `<enable/>`.
-pub fn handle_sm(state: &mut LoopState, sm: Sm) -> Option<Sm> {
-    match sm {
-        Sm::Enable { .. } => {
-            state.sm_handled = Some(0);
-            Some(Sm::Enabled {
-                id: None,
-                resume: false,
-                max: None,
-                location: None,
-            })
-        }
-        Sm::Request => Some(Sm::Answer {
-            h: state.sm_handled.unwrap_or(0),
-        }),
-        _ => None,
     }
 }

@@ -71,8 +71,11 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(open_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(open_err)?;
+    // WAL + synchronous=FULL: a commit is on disk (WAL fsynced) before it returns. A larger
+    // page cache and checkpoint interval keep the insert-then-delete churn of queues in memory.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;
+         PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 4000; PRAGMA temp_store = MEMORY;",
     )
     .map_err(open_err)?;
     Ok(conn)
@@ -196,10 +199,15 @@ fn run_in_savepoint<T>(
     state: &mut WriterState,
     op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job").map_err(db)?;
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(db)
+    };
+    run("SAVEPOINT job")?;
     match op(conn, state) {
         Ok(v) => {
-            conn.execute_batch("RELEASE job").map_err(db)?;
+            run("RELEASE job")?;
             Ok(v)
         }
         Err(e) => {

@@ -287,3 +287,40 @@ fn truncated_and_malformed_messages_are_invalid_message() {
         Err(SignalError::UnrecognizedMessageVersion(5))
     );
 }
+
+#[test]
+fn unacknowledged_session_older_than_the_limit_is_stale() {
+    use portico_signal::consts::MAX_UNACKNOWLEDGED_SESSION_AGE_SECS;
+    use std::time::Duration;
+    let mut r = rng(21);
+    let mut alice = Party::new("alice", &mut r);
+    let mut bob = Party::new("bob", &mut r);
+    let b = bob.address.clone();
+    let bundle = bob.bundle(Some(1), true, &mut r);
+    alice.process_bundle(&b, &bundle, &mut r).expect("bundle");
+    let encrypt_at = |alice: &mut Party, secs: u64| {
+        portico_signal::message_encrypt(
+            b"late",
+            &b,
+            &mut alice.store.session_store,
+            &mut alice.store.identity_store,
+            common::now() + Duration::from_secs(secs),
+        )
+    };
+    assert!(encrypt_at(&mut alice, MAX_UNACKNOWLEDGED_SESSION_AGE_SECS).is_ok());
+    assert_eq!(
+        encrypt_at(&mut alice, MAX_UNACKNOWLEDGED_SESSION_AGE_SECS + 1).map(|_| ()),
+        Err(SignalError::StaleUnacknowledgedSession(b.clone()))
+    );
+}
+
+#[test]
+fn encrypting_without_a_session_names_the_address() {
+    let mut r = rng(22);
+    let mut alice = Party::new("alice", &mut r);
+    let nobody = portico_signal::ProtocolAddress::new("nobody", 3);
+    assert_eq!(
+        alice.encrypt(&nobody, b"x").map(|_| ()),
+        Err(SignalError::SessionNotFound(nobody.clone()))
+    );
+}

@@ -20,3 +20,30 @@ pub const SESSION_VERSION_X3DH: u8 = 3;
 pub const SESSION_VERSION_PQXDH: u8 = 4;
 /// The newest version this crate speaks (low nibble of every message's version byte).
 pub const CIPHERTEXT_MESSAGE_CURRENT_VERSION: u8 = 4;
+
+/// The tunable limits of a session, defaulting to libsignal's values. Raising them stays
+/// wire-compatible (they only decide what the local side accepts or keeps); pass them to
+/// [`message_encrypt_with_limits`](crate::session_cipher::message_encrypt_with_limits) and
+/// [`message_decrypt_with_limits`](crate::session_cipher::message_decrypt_with_limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// See [`MAX_FORWARD_JUMPS`].
+    pub max_forward_jumps: u32,
+    /// See [`MAX_MESSAGE_KEYS`].
+    pub max_message_keys: usize,
+    /// See [`MAX_UNACKNOWLEDGED_SESSION_AGE_SECS`].
+    pub max_unacknowledged_session_age_secs: u64,
+    /// See [`MAX_PLAINTEXT_LEN`].
+    pub max_plaintext_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_forward_jumps: MAX_FORWARD_JUMPS,
+            max_message_keys: MAX_MESSAGE_KEYS,
+            max_unacknowledged_session_age_secs: MAX_UNACKNOWLEDGED_SESSION_AGE_SECS,
+            max_plaintext_len: MAX_PLAINTEXT_LEN,
+        }
+    }
+}

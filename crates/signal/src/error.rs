@@ -76,7 +76,7 @@ pub enum SignalError {
     },
     /// The message's counter is further ahead than the forward-jump limit allows.
     #[error(
-        "message counter jumps {jump} ahead, past the limit of {limit} (consts::MAX_FORWARD_JUMPS)"
+        "message counter jumps {jump} ahead, past the limit of {limit} (Limits::max_forward_jumps)"
     )]
     TooFarInFuture {
         /// How far ahead the message is.
@@ -101,10 +101,12 @@ pub enum SignalError {
     #[error("the KEM key types of ciphertext ({0:#04x}) and secret key ({1:#04x}) differ")]
     KemKeyTypeMismatch(u8, u8),
     /// A pending (unacknowledged) session has been waiting longer than the limit allows.
-    #[error("session with {0} was never acknowledged and is stale: fetch a new prekey bundle")]
+    #[error(
+        "session with {0} was never acknowledged within Limits::max_unacknowledged_session_age_secs: fetch a new prekey bundle"
+    )]
     StaleUnacknowledgedSession(ProtocolAddress),
     /// The plaintext is larger than this crate encrypts.
-    #[error("plaintext of {0} bytes exceeds the limit of {1} bytes")]
+    #[error("plaintext of {0} bytes exceeds the limit of {1} bytes (Limits::max_plaintext_len)")]
     PlaintextTooLarge(usize, usize),
 }
 

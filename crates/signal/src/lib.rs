@@ -80,6 +80,7 @@ mod xeddsa;
 
 pub use address::ProtocolAddress;
 pub use bundle::{KyberBundleEntry, PreKeyBundle};
+pub use consts::Limits;
 pub use error::{Result, SignalError};
 pub use identity::{IdentityKey, IdentityKeyPair};
 pub use kem::{KemKeyPair, KemKeyType, KemPublicKey, KemSecretKey};
@@ -90,7 +91,8 @@ pub use messages::{
 pub use records::{KyberPreKeyRecord, PreKeyRecord, SignedPreKeyRecord};
 pub use session_builder::process_prekey_bundle;
 pub use session_cipher::{
-    message_decrypt, message_decrypt_prekey, message_decrypt_signal, message_encrypt,
+    message_decrypt, message_decrypt_prekey, message_decrypt_signal, message_decrypt_with_limits,
+    message_encrypt, message_encrypt_with_limits,
 };
 pub use state::{SessionRecord, SessionState};
 pub use storage::{

@@ -13,7 +13,7 @@ use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use rand_core::CryptoRng;
 
 use crate::address::ProtocolAddress;
-use crate::consts::{MAX_FORWARD_JUMPS, MAX_PLAINTEXT_LEN, MAX_UNACKNOWLEDGED_SESSION_AGE_SECS};
+use crate::consts::Limits;
 use crate::error::{Result, SignalError};
 use crate::keys::PublicKey;
 use crate::messages::{CiphertextMessage, KyberPayload, PreKeySignalMessage, SignalMessage};
@@ -50,10 +50,29 @@ pub fn message_encrypt(
     identity_store: &mut dyn IdentityKeyStore,
     now: SystemTime,
 ) -> Result<CiphertextMessage> {
-    if plaintext.len() > MAX_PLAINTEXT_LEN {
+    message_encrypt_with_limits(
+        plaintext,
+        address,
+        session_store,
+        identity_store,
+        now,
+        &Limits::default(),
+    )
+}
+
+/// [`message_encrypt`] with explicit [`Limits`].
+pub fn message_encrypt_with_limits(
+    plaintext: &[u8],
+    address: &ProtocolAddress,
+    session_store: &mut dyn SessionStore,
+    identity_store: &mut dyn IdentityKeyStore,
+    now: SystemTime,
+    limits: &Limits,
+) -> Result<CiphertextMessage> {
+    if plaintext.len() > limits.max_plaintext_len {
         return Err(SignalError::PlaintextTooLarge(
             plaintext.len(),
-            MAX_PLAINTEXT_LEN,
+            limits.max_plaintext_len,
         ));
     }
     let mut record = session_store
@@ -69,7 +88,7 @@ pub fn message_encrypt(
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        if now_secs.saturating_sub(pending.timestamp) > MAX_UNACKNOWLEDGED_SESSION_AGE_SECS {
+        if now_secs.saturating_sub(pending.timestamp) > limits.max_unacknowledged_session_age_secs {
             return Err(SignalError::StaleUnacknowledgedSession(address.clone()));
         }
     }
@@ -128,11 +147,37 @@ pub fn message_decrypt<R: CryptoRng + ?Sized>(
     kyber_pre_key_store: &mut dyn KyberPreKeyStore,
     rng: &mut R,
 ) -> Result<Vec<u8>> {
+    message_decrypt_with_limits(
+        ciphertext,
+        address,
+        session_store,
+        identity_store,
+        pre_key_store,
+        signed_pre_key_store,
+        kyber_pre_key_store,
+        rng,
+        &Limits::default(),
+    )
+}
+
+/// [`message_decrypt`] with explicit [`Limits`].
+#[allow(clippy::too_many_arguments)]
+pub fn message_decrypt_with_limits<R: CryptoRng + ?Sized>(
+    ciphertext: &CiphertextMessage,
+    address: &ProtocolAddress,
+    session_store: &mut dyn SessionStore,
+    identity_store: &mut dyn IdentityKeyStore,
+    pre_key_store: &mut dyn PreKeyStore,
+    signed_pre_key_store: &dyn SignedPreKeyStore,
+    kyber_pre_key_store: &mut dyn KyberPreKeyStore,
+    rng: &mut R,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
     match ciphertext {
         CiphertextMessage::SignalMessage(m) => {
-            message_decrypt_signal(m, address, session_store, identity_store, rng)
+            decrypt_signal(m, address, session_store, identity_store, rng, limits)
         }
-        CiphertextMessage::PreKeySignalMessage(m) => message_decrypt_prekey(
+        CiphertextMessage::PreKeySignalMessage(m) => decrypt_prekey(
             m,
             address,
             session_store,
@@ -141,6 +186,7 @@ pub fn message_decrypt<R: CryptoRng + ?Sized>(
             signed_pre_key_store,
             kyber_pre_key_store,
             rng,
+            limits,
         ),
     }
 }
@@ -157,10 +203,28 @@ pub fn message_decrypt_signal<R: CryptoRng + ?Sized>(
     identity_store: &mut dyn IdentityKeyStore,
     rng: &mut R,
 ) -> Result<Vec<u8>> {
+    decrypt_signal(
+        message,
+        address,
+        session_store,
+        identity_store,
+        rng,
+        &Limits::default(),
+    )
+}
+
+fn decrypt_signal<R: CryptoRng + ?Sized>(
+    message: &SignalMessage,
+    address: &ProtocolAddress,
+    session_store: &mut dyn SessionStore,
+    identity_store: &mut dyn IdentityKeyStore,
+    rng: &mut R,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
     let mut record = session_store
         .load_session(address)?
         .ok_or_else(|| SignalError::SessionNotFound(address.clone()))?;
-    let plaintext = decrypt_with_record(&mut record, message, address, rng)?;
+    let plaintext = decrypt_with_record(&mut record, message, address, rng, limits)?;
     finish_decrypt(address, &record, session_store, identity_store)?;
     Ok(plaintext)
 }
@@ -183,6 +247,31 @@ pub fn message_decrypt_prekey<R: CryptoRng + ?Sized>(
     kyber_pre_key_store: &mut dyn KyberPreKeyStore,
     rng: &mut R,
 ) -> Result<Vec<u8>> {
+    decrypt_prekey(
+        message,
+        address,
+        session_store,
+        identity_store,
+        pre_key_store,
+        signed_pre_key_store,
+        kyber_pre_key_store,
+        rng,
+        &Limits::default(),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decrypt_prekey<R: CryptoRng + ?Sized>(
+    message: &PreKeySignalMessage,
+    address: &ProtocolAddress,
+    session_store: &mut dyn SessionStore,
+    identity_store: &mut dyn IdentityKeyStore,
+    pre_key_store: &mut dyn PreKeyStore,
+    signed_pre_key_store: &dyn SignedPreKeyStore,
+    kyber_pre_key_store: &mut dyn KyberPreKeyStore,
+    rng: &mut R,
+    limits: &Limits,
+) -> Result<Vec<u8>> {
     let mut record = session_store
         .load_session(address)?
         .unwrap_or_else(SessionRecord::new_fresh);
@@ -195,7 +284,7 @@ pub fn message_decrypt_prekey<R: CryptoRng + ?Sized>(
         signed_pre_key_store,
         &*kyber_pre_key_store,
     )?;
-    let plaintext = decrypt_with_record(&mut record, message.message(), address, rng)?;
+    let plaintext = decrypt_with_record(&mut record, message.message(), address, rng, limits)?;
     finish_decrypt(address, &record, session_store, identity_store)?;
     if let Some(id) = used.one_time {
         pre_key_store.remove_pre_key(id)?;
@@ -232,11 +321,12 @@ fn decrypt_with_record<R: CryptoRng + ?Sized>(
     message: &SignalMessage,
     address: &ProtocolAddress,
     rng: &mut R,
+    limits: &Limits,
 ) -> Result<Vec<u8>> {
     let mut first_error = None;
     if let Some(current) = &record.current {
         let mut state = current.clone();
-        match decrypt_with_state(&mut state, message, rng) {
+        match decrypt_with_state(&mut state, message, rng, limits) {
             Ok(plaintext) => {
                 record.current = Some(state);
                 return Ok(plaintext);
@@ -247,7 +337,7 @@ fn decrypt_with_record<R: CryptoRng + ?Sized>(
     }
     for index in 0..record.previous.len() {
         let mut state = record.previous[index].clone();
-        match decrypt_with_state(&mut state, message, rng) {
+        match decrypt_with_state(&mut state, message, rng, limits) {
             Ok(plaintext) => {
                 record.promote_previous(index, state);
                 return Ok(plaintext);
@@ -265,6 +355,7 @@ fn decrypt_with_state<R: CryptoRng + ?Sized>(
     state: &mut SessionState,
     message: &SignalMessage,
     rng: &mut R,
+    limits: &Limits,
 ) -> Result<Vec<u8>> {
     if message.message_version() != state.version {
         return Err(SignalError::InvalidMessage {
@@ -274,7 +365,7 @@ fn decrypt_with_state<R: CryptoRng + ?Sized>(
     }
     let their_ephemeral = message.sender_ratchet_key();
     let chain_index = get_or_create_receiver_chain(state, their_ephemeral, rng);
-    let keys = get_or_create_message_keys(state, chain_index, message.counter())?;
+    let keys = get_or_create_message_keys(state, chain_index, message.counter(), limits)?;
     if !message.verify_mac(&state.remote_identity, &state.local_identity, &keys.mac_key) {
         return Err(SignalError::InvalidMac);
     }
@@ -312,6 +403,7 @@ fn get_or_create_message_keys(
     state: &mut SessionState,
     chain_index: usize,
     counter: u32,
+    limits: &Limits,
 ) -> Result<MessageKeys> {
     let chain = &mut state.receiver_chains[chain_index];
     let chain_key = chain.chain_key.clone();
@@ -334,15 +426,15 @@ fn get_or_create_message_keys(
             });
     }
     let jump = counter - index;
-    if jump > MAX_FORWARD_JUMPS {
+    if jump > limits.max_forward_jumps {
         return Err(SignalError::TooFarInFuture {
             jump,
-            limit: MAX_FORWARD_JUMPS,
+            limit: limits.max_forward_jumps,
         });
     }
     let mut chain_key = chain_key;
     while chain_key.index() < counter {
-        SessionState::store_message_keys(chain, chain_key.message_keys());
+        SessionState::store_message_keys(chain, chain_key.message_keys(), limits.max_message_keys);
         chain_key = chain_key.next();
     }
     let keys = chain_key.message_keys();

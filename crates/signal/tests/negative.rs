@@ -324,3 +324,50 @@ fn encrypting_without_a_session_names_the_address() {
         Err(SignalError::SessionNotFound(nobody.clone()))
     );
 }
+
+#[test]
+fn limits_are_knobs() {
+    use portico_signal::{Limits, message_decrypt_with_limits};
+    let mut r = rng(23);
+    let (mut alice, mut bob) = established(&mut r);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let limits = Limits {
+        max_forward_jumps: 10,
+        max_message_keys: 3,
+        ..Limits::default()
+    };
+    let sent: Vec<_> = (0..12u8)
+        .map(|i| alice.encrypt(&b, &[i]).expect("encrypt"))
+        .collect();
+    let mut decrypt = |bob: &mut Party, m: &CiphertextMessage| {
+        message_decrypt_with_limits(
+            m,
+            &a,
+            &mut bob.store.session_store,
+            &mut bob.store.identity_store,
+            &mut bob.store.pre_key_store,
+            &bob.store.signed_pre_key_store,
+            &mut bob.store.kyber_pre_key_store,
+            &mut r,
+            &limits,
+        )
+    };
+    assert_eq!(
+        decrypt(&mut bob, &sent[11]),
+        Err(SignalError::TooFarInFuture {
+            jump: 11,
+            limit: 10
+        })
+    );
+    assert_eq!(decrypt(&mut bob, &sent[10]).expect("jump of 10"), [10]);
+    // Only the 3 newest of the 10 skipped keys were kept.
+    assert!(matches!(
+        decrypt(&mut bob, &sent[6]),
+        Err(SignalError::DuplicatedMessage { .. })
+    ));
+    assert_eq!(decrypt(&mut bob, &sent[7]).expect("kept"), [7]);
+    assert_eq!(
+        Limits::default().max_forward_jumps,
+        portico_signal::consts::MAX_FORWARD_JUMPS
+    );
+}

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use zeroize::Zeroize;
 
-use crate::consts::{MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS};
+use crate::consts::MAX_RECEIVER_CHAINS;
 use crate::error::{Result, malformed};
 use crate::identity::IdentityKey;
 use crate::keys::{KeyPair, PublicKey};
@@ -112,9 +112,9 @@ impl SessionState {
         }
     }
 
-    pub(crate) fn store_message_keys(chain: &mut ReceiverChain, keys: MessageKeys) {
+    pub(crate) fn store_message_keys(chain: &mut ReceiverChain, keys: MessageKeys, max: usize) {
         chain.message_keys.push_back(keys);
-        while chain.message_keys.len() > MAX_MESSAGE_KEYS {
+        while chain.message_keys.len() > max {
             chain.message_keys.pop_front();
         }
     }

@@ -64,7 +64,20 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    c.bench_function(
+        "parse e2ee message to Element (no framing, no typing)",
+        |b| b.iter(|| black_box(Element::from_bytes(black_box(&bytes)).expect("element"))),
+    );
+
     let el = Element::from(msg.clone());
+    c.bench_function(
+        "type an Element into a Message (includes cloning the Element)",
+        |b| b.iter(|| black_box(Message::try_from(black_box(&el).clone()).expect("message"))),
+    );
+    c.bench_function("clone the Element (to subtract from the line above)", |b| {
+        b.iter(|| black_box(black_box(&el).clone()))
+    });
+
     let mut out = Vec::with_capacity(2048);
     c.bench_function("serialize e2ee message (typed to bytes)", |b| {
         b.iter(|| {

@@ -11,6 +11,13 @@ use std::str::FromStr;
 /// Longest allowed part, in bytes (RFC 7622 §3.1).
 pub const MAX_PART_BYTES: usize = 1023;
 
+/// Fast path: true if `s` is printable ASCII without spaces and without any of `forbidden`
+/// (then no character-level check is needed).
+fn ascii_clean(s: &str, forbidden: &[u8]) -> bool {
+    s.bytes()
+        .all(|b| b > b' ' && b < 0x7f && !forbidden.contains(&b))
+}
+
 /// Why a string is not a valid JID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JidError {
@@ -75,12 +82,15 @@ impl Jid {
             if n.len() > MAX_PART_BYTES {
                 return Err(JidError::PartTooLong { part: "localpart" });
             }
-            if let Some(c) = n.chars().find(|c| {
+            let bad = |c: char| {
                 matches!(c, '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@')
                     || c.is_whitespace()
                     || c.is_control()
-            }) {
-                return Err(JidError::ForbiddenLocalpartChar(c));
+            };
+            if !ascii_clean(n, b"\"&'/:<>@") {
+                if let Some(c) = n.chars().find(|&c| bad(c)) {
+                    return Err(JidError::ForbiddenLocalpartChar(c));
+                }
             }
         }
         let domain = domain.strip_suffix('.').unwrap_or(domain);
@@ -90,12 +100,14 @@ impl Jid {
         if domain.len() > MAX_PART_BYTES {
             return Err(JidError::PartTooLong { part: "domain" });
         }
-        if let Some(c) = domain.chars().find(|c| {
-            matches!(c, '@' | '/' | '"' | '&' | '\'' | '<' | '>' | '\\')
-                || c.is_whitespace()
-                || c.is_control()
-        }) {
-            return Err(JidError::ForbiddenDomainChar(c));
+        if !ascii_clean(domain, b"@/\"&'<>\\") {
+            if let Some(c) = domain.chars().find(|&c| {
+                matches!(c, '@' | '/' | '"' | '&' | '\'' | '<' | '>' | '\\')
+                    || c.is_whitespace()
+                    || c.is_control()
+            }) {
+                return Err(JidError::ForbiddenDomainChar(c));
+            }
         }
         if let Some(r) = resource {
             if r.is_empty() {
@@ -104,7 +116,7 @@ impl Jid {
             if r.len() > MAX_PART_BYTES {
                 return Err(JidError::PartTooLong { part: "resource" });
             }
-            if r.chars().any(char::is_control) {
+            if !ascii_clean(r, b"") && r.chars().any(char::is_control) {
                 return Err(JidError::ForbiddenResourceChar);
             }
         }
@@ -201,6 +213,23 @@ mod tests {
             Jid::parse("a b@d"),
             Err(JidError::ForbiddenLocalpartChar(' '))
         );
+        assert_eq!(
+            Jid::parse("a<b@d"),
+            Err(JidError::ForbiddenLocalpartChar('<'))
+        );
+        assert_eq!(
+            Jid::parse("a\u{a0}b@d"),
+            Err(JidError::ForbiddenLocalpartChar('\u{a0}'))
+        );
+        assert_eq!(
+            Jid::parse("a@exa mple"),
+            Err(JidError::ForbiddenDomainChar(' '))
+        );
+        assert_eq!(
+            Jid::parse("a@d/x\u{7}"),
+            Err(JidError::ForbiddenResourceChar)
+        );
+        assert!(Jid::parse("ünï@dömain/with space").is_ok());
         let long = "x".repeat(1024);
         assert_eq!(
             Jid::parse(&format!("{long}@d")),

@@ -8,6 +8,10 @@ use portico_stanza::parser::{Event, Limits, ParseError, StreamParser};
 use portico_stanza::stanza::{StreamError, StreamErrorCondition};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// Bytes read from the transport at a time. Small, because every idle connection keeps one;
+/// TLS records larger than this are simply read in several steps.
+const READ_CHUNK: usize = 4096;
+
 /// Why reading from the connection stopped.
 #[derive(Debug)]
 pub enum ReadEnd {
@@ -35,8 +39,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Self {
             io,
             parser: StreamParser::new(limits),
-            read_buf: vec![0u8; 8192].into_boxed_slice(),
-            out: Vec::with_capacity(1024),
+            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            out: Vec::new(),
         }
     }
 
@@ -103,6 +107,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if !self.out.is_empty() {
             self.io.write_all(&self.out).await?;
             self.out.clear();
+            // Do not let one burst pin a large buffer on an idle connection.
+            if self.out.capacity() > 64 * 1024 {
+                self.out = Vec::new();
+            }
         }
         self.io.flush().await
     }

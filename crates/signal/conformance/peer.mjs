@@ -150,3 +150,5 @@ for await (const line of rl) {
   }
   process.stdout.write(JSON.stringify(response) + '\n');
 }
+// stdin may still be open (quit command): leave without waiting for it.
+process.exit(0);

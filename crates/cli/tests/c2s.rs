@@ -134,13 +134,15 @@ async fn login_bind_and_route_between_two_accounts_with_two_devices_each() {
     b1.send(Element::new("received", ns::PORTICO_E2EE).with_attr("stanza-id", sid))
         .await
         .expect("ack m2");
-    // Ping round trip guarantees the hub processed the received before the reconnect.
+    // The ping round trip shows the hub read the <received/>; its delete is written in the
+    // background (group commit), so give it a moment before reconnecting.
     let pong = b1
         .iq(Iq::get("p1", Element::new("ping", ns::PING)), T)
         .await
         .expect("pong");
     assert!(matches!(pong.kind, IqKind::Result(_)));
     b1.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut relogin = login(&hub, "bob", pw);
     relogin.resource = Some("1".into());
     let mut b1 = Client::connect(&relogin).await.expect("bob 1 again");
@@ -433,6 +435,52 @@ async fn hostile_input_gets_specific_stream_errors_and_the_hub_keeps_serving() {
         .await
         .expect("pong");
     assert!(matches!(pong.kind, IqKind::Result(_)));
+
+    // Every refusal is counted by reason.
+    let (_, _, metrics) = common::https_get(hub.http, &hub.cert(), "/metrics").await;
+    for reason in ["rate-limit", "policy-violation", "restricted-xml"] {
+        assert!(
+            metrics.contains(&format!("portico_rejections_total{{reason=\"{reason}\"}}")),
+            "{reason} missing:\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn full_device_queue_is_reported_to_the_sender() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with_users(dir.path(), &[("PORTICO_QUEUE_MAX_PER_DEVICE", "2")]);
+    let pw = "password-of-{user}";
+    Client::connect(&login(&hub, "bob", pw))
+        .await
+        .expect("bob registers")
+        .close()
+        .await;
+    let mut alice = Client::connect(&login(&hub, "alice", pw))
+        .await
+        .expect("alice");
+    for i in 0..3 {
+        alice
+            .send(e2ee_message(
+                "bob@localhost",
+                &format!("q{i}"),
+                &[1],
+                &[],
+                b"x",
+            ))
+            .await
+            .expect("send");
+        let ack = expect(&mut alice, T, "ack", |e| ack_of(e).is_some()).await;
+        let full = ack.get_child("queue-full", ns::PORTICO_E2EE);
+        if i < 2 {
+            assert!(full.is_none(), "room for message {i}: {ack}");
+        } else {
+            let full = full.expect("the third message overflows bob's queue");
+            assert_eq!(full.attr("jid"), Some("bob@localhost"));
+            assert_eq!(full.attr("device"), Some("1"));
+            assert_eq!(full.attr("max"), Some("2"));
+        }
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! Key encapsulation for PQXDH: Kyber1024 (NIST round 3, type byte `0x08`, what libsignal
 //! 0.72.1 generates) and ML-KEM-1024 (FIPS 203, type byte `0x0a`), both from `libcrux-ml-kem`.
 //! Keys and ciphertexts are serialized as the type byte followed by the raw bytes.
+//!
+//! libsignal 0.72.1 (`@signalapp/libsignal-client`) refuses `0x0a` keys, so bundles meant for
+//! libsignal peers must carry Kyber1024 keys; ML-KEM-1024 is accepted here for peers that use it.
 
 use libcrux_ml_kem::mlkem1024::{MlKem1024Ciphertext, MlKem1024PrivateKey, MlKem1024PublicKey};
 use libcrux_ml_kem::{kyber1024, mlkem1024};

@@ -394,3 +394,87 @@ impl CiphertextMessage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::keys::PublicKey;
+
+    fn identity(byte: u8) -> IdentityKey {
+        IdentityKey::new(PublicKey::from_djb_bytes([byte; 32]))
+    }
+
+    proptest! {
+        #[test]
+        fn signal_message_round_trips_and_authenticates(
+            version in 3u8..=4,
+            counter: u32,
+            previous_counter: u32,
+            ratchet: [u8; 32],
+            mac_key: [u8; 32],
+            ciphertext in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let (alice, bob) = (identity(1), identity(2));
+            let m = SignalMessage::new(
+                version, &mac_key, PublicKey::from_djb_bytes(ratchet), counter,
+                previous_counter, ciphertext.clone(), &alice, &bob,
+            );
+            prop_assert_eq!(m.serialized()[0], (version << 4) | 4);
+            let back = SignalMessage::deserialize(m.serialized()).expect("own message parses");
+            prop_assert_eq!(&back, &m);
+            prop_assert_eq!(back.body(), ciphertext.as_slice());
+            prop_assert!(back.verify_mac(&alice, &bob, &mac_key));
+            prop_assert!(!back.verify_mac(&bob, &alice, &mac_key));
+        }
+
+        #[test]
+        fn prekey_message_round_trips(
+            registration_id: u32,
+            pre_key_id: Option<u32>,
+            signed_pre_key_id: u32,
+            kyber_id: u32,
+        ) {
+            let (alice, bob) = (identity(1), identity(2));
+            let inner = SignalMessage::new(4, &[9; 32], PublicKey::from_djb_bytes([3; 32]), 0, 0,
+                vec![0; 16], &alice, &bob);
+            let m = PreKeySignalMessage::new(
+                4, registration_id, pre_key_id, signed_pre_key_id,
+                Some(KyberPayload { pre_key_id: kyber_id, ciphertext: vec![8; 1569] }),
+                PublicKey::from_djb_bytes([4; 32]), alice, inner,
+            );
+            let back = PreKeySignalMessage::deserialize(m.serialized()).expect("own message parses");
+            prop_assert_eq!(back, m);
+        }
+    }
+
+    #[test]
+    fn version_4_prekey_message_without_kyber_is_refused() {
+        let (alice, bob) = (identity(1), identity(2));
+        let inner = SignalMessage::new(
+            4,
+            &[9; 32],
+            PublicKey::from_djb_bytes([3; 32]),
+            0,
+            0,
+            vec![0; 16],
+            &alice,
+            &bob,
+        );
+        let m = PreKeySignalMessage::new(
+            4,
+            1,
+            None,
+            2,
+            None,
+            PublicKey::from_djb_bytes([4; 32]),
+            alice,
+            inner,
+        );
+        assert_eq!(
+            PreKeySignalMessage::deserialize(m.serialized()),
+            Err(SignalError::MissingKyberPreKey)
+        );
+    }
+}

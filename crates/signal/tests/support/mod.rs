@@ -3,6 +3,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod party;
 pub mod peer;
 
 use std::path::PathBuf;

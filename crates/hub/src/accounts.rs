@@ -2,10 +2,6 @@
 //! name checks and SCRAM-SHA-256 verifier derivation (RFC 5802 / RFC 7677). The hub keeps
 //! only the salted verifiers, never a password.
 
-use hmac::{KeyInit, Mac};
-use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
-
 use crate::store::{AccountSummary, Store, StoreError, StoredCredentials, valid_account_name};
 
 /// PBKDF2 iterations for new passwords.
@@ -31,24 +27,13 @@ pub enum AccountError {
 
 /// Derives SCRAM-SHA-256 verifiers for `password` with `salt` and `iterations`.
 pub fn derive_credentials(password: &str, salt: &[u8], iterations: u32) -> StoredCredentials {
-    let mut salted = Zeroizing::new([0u8; 32]);
-    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, salted.as_mut());
-    let client_key = Zeroizing::new(hmac_sha256(salted.as_ref(), b"Client Key"));
-    let stored_key = Sha256::digest(client_key.as_slice()).to_vec();
-    let server_key = hmac_sha256(salted.as_ref(), b"Server Key");
+    let c = portico_stanza::sasl::ScramCredentials::derive(password.as_bytes(), salt, iterations);
     StoredCredentials {
-        salt: salt.to_vec(),
-        iterations,
-        stored_key,
-        server_key,
+        salt: c.salt.clone(),
+        iterations: c.iterations,
+        stored_key: c.stored_key.to_vec(),
+        server_key: c.server_key.to_vec(),
     }
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .expect("HMAC takes keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
 }
 
 /// Checks `password` against stored verifiers (for SASL PLAIN), in constant time.
@@ -122,7 +107,11 @@ mod tests {
         let creds = derive_credentials("pencil", &salt, 4096);
         // ServerSignature from the RFC example is HMAC(ServerKey, AuthMessage).
         let auth = "n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
-        let sig = hmac_sha256(&creds.server_key, auth.as_bytes());
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&creds.server_key)
+            .expect("any key length");
+        mac.update(auth.as_bytes());
+        let sig = mac.finalize().into_bytes();
         assert_eq!(
             b64.encode(sig),
             "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="

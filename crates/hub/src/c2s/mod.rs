@@ -2,7 +2,6 @@
 //! registry of online devices ([`Router`]), and the per-connection session task.
 //!
 //! - [`conn`]: bytes ↔ events and elements for one connection.
-//! - [`sasl`]: SCRAM-SHA-256 and PLAIN, server side.
 //! - `session`: stream negotiation (STARTTLS, SASL, bind) and the bound session loop.
 //! - `routing`: e2ee messages (device-set check, durable queueing, ack, delivery).
 //! - `keys`: the key directory IQs.
@@ -12,7 +11,6 @@ pub mod conn;
 mod keys;
 mod resume;
 mod route;
-pub mod sasl;
 mod session;
 
 use std::collections::HashMap;

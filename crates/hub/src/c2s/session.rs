@@ -18,10 +18,11 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::conn::{Conn, ReadEnd};
-use super::{Inner, Push, sasl};
+use super::{Inner, Push};
 use crate::config::Registration;
 use crate::shutdown::Shutdown;
 use crate::store::{DeviceId, StoreError};
+use portico_stanza::sasl::{SaslError, ScramCredentials, ScramServerStart, parse_plain};
 
 /// Parser limits from the configuration.
 fn limits(inner: &Inner) -> Limits {
@@ -493,10 +494,19 @@ async fn plain(inner: &Inner, initial: Option<&[u8]>) -> SaslOutcome {
             "PLAIN needs an initial response".to_owned(),
         ));
     };
-    let (user, password) = sasl::plain(msg).map_err(|e| match e {
-        sasl::SaslError::NotAuthorized => wrong_credentials(),
-        e => (SaslCondition::MalformedRequest, e.to_string()),
-    })?;
+    let plain = parse_plain(msg).map_err(|e| (e.condition(), e.to_string()))?;
+    let user = plain.username.to_lowercase();
+    if plain
+        .authzid
+        .as_deref()
+        .is_some_and(|z| z.split('@').next() != Some(user.as_str()))
+    {
+        return Err((
+            SaslCondition::InvalidAuthzid,
+            "authorization identity must be your own account".to_owned(),
+        ));
+    }
+    let password = plain.password;
     let creds = inner.store.credentials(&user).await.map_err(|_| {
         (
             SaslCondition::TemporaryAuthFailure,
@@ -543,11 +553,11 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
-    let start = match sasl::scram_client_first(&first) {
+    let start = match ScramServerStart::parse(&first) {
         Ok(s) => s,
-        Err(e) => return Ok(Err((SaslCondition::MalformedRequest, e.to_string()))),
+        Err(e) => return Ok(Err((e.condition(), e.to_string()))),
     };
-    let user = start.username.clone();
+    let user = start.username().to_lowercase();
     let creds = match inner.store.credentials(&user).await {
         Ok(c) => c,
         Err(_) => {
@@ -557,7 +567,15 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
             )));
         }
     };
-    let (state, server_first) = start.challenge(creds, &random_token());
+    // An unknown user goes through the whole exchange with made-up verifiers and fails at
+    // the end, like a wrong password, so user names cannot be probed.
+    let creds = creds
+        .and_then(|c| scram_credentials(&c))
+        .unwrap_or_else(|| made_up_credentials(&user));
+    let (state, server_first) = match start.respond_with_nonce(creds, &random_token()) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err((e.condition(), e.to_string()))),
+    };
     conn.send(Sasl::Challenge(zeroize::Zeroizing::new(server_first)))
         .await
         .map_err(|_| Stop::Done)?;
@@ -576,9 +594,36 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
     };
     Ok(match state.finish(&client_final) {
         Ok(server_final) => Ok((user, Some(server_final))),
-        Err(sasl::SaslError::NotAuthorized) => Err(wrong_credentials()),
-        Err(e) => Err((SaslCondition::MalformedRequest, e.to_string())),
+        Err(SaslError::InvalidProof) => Err(wrong_credentials()),
+        Err(e) => Err((e.condition(), e.to_string())),
     })
+}
+
+/// The stored verifiers in the form the SCRAM server takes.
+fn scram_credentials(c: &crate::store::StoredCredentials) -> Option<ScramCredentials> {
+    Some(ScramCredentials {
+        salt: c.salt.clone(),
+        iterations: c.iterations,
+        stored_key: c.stored_key.as_slice().try_into().ok()?,
+        server_key: c.server_key.as_slice().try_into().ok()?,
+    })
+}
+
+/// Verifiers no password matches, with a salt that stays the same for the same user name.
+fn made_up_credentials(user: &str) -> ScramCredentials {
+    use sha2::Digest;
+    let mut keys = [0u8; 64];
+    let _ = getrandom::fill(&mut keys);
+    let mut stored_key = [0u8; 32];
+    let mut server_key = [0u8; 32];
+    stored_key.copy_from_slice(&keys[..32]);
+    server_key.copy_from_slice(&keys[32..]);
+    ScramCredentials {
+        salt: sha2::Sha256::digest(user.as_bytes())[..16].to_vec(),
+        iterations: crate::accounts::SCRAM_ITERATIONS,
+        stored_key,
+        server_key,
+    }
 }
 
 /// What the session loop asks of `handle_iq` callers for disco.

@@ -8,7 +8,7 @@ mod support;
 use std::collections::VecDeque;
 
 use portico_signal::fingerprint::{DEFAULT_ITERATIONS, Fingerprint};
-use portico_signal::{IdentityKey, ProtocolAddress};
+use portico_signal::{IdentityKey, ProtocolAddress, SignalError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -327,4 +327,63 @@ fn safety_numbers_of_a_session_are_equal() {
         json!({"ours": theirs["scannable"], "theirs": b64(&ours.scannable.to_bytes())}),
     );
     assert_eq!(back["matches"], json!(true));
+}
+
+#[test]
+fn altered_libsignal_messages_get_specific_errors() {
+    let mut rng = StdRng::seed_from_u64(0xbad);
+    let mut alice = RustParty::new("alice", 1, 1001, &mut rng);
+    let (mut bob, _) = Peer::start("bob", 2, 2002);
+    let bob_addr = ProtocolAddress::new("bob", 2);
+    let bundle = bob.bundle(Some(7), 8, 9);
+    alice
+        .process_bundle(&bob_addr, &bundle, &mut rng)
+        .expect("bundle");
+    let (kind, first) = alice.encrypt(&bob_addr, b"hi");
+    bob.decrypt("alice", 1, kind, &first).expect("libsignal");
+    let (kind, good) = bob.encrypt("alice", 1, b"a reply long enough to alter");
+    assert_eq!(kind, 2);
+    let mut mac = good.clone();
+    *mac.last_mut().expect("non-empty") ^= 1;
+    let err = alice
+        .decrypt(&bob_addr, kind, &mac, &mut rng)
+        .expect_err("altered MAC");
+    assert_eq!(err, SignalError::InvalidMac, "altered MAC: {err}");
+    let mut body = good.clone();
+    let at = body.len() - 12;
+    body[at] ^= 1;
+    let err = alice
+        .decrypt(&bob_addr, kind, &body, &mut rng)
+        .expect_err("altered ciphertext");
+    assert_eq!(err, SignalError::InvalidMac, "altered ciphertext: {err}");
+    let err = alice
+        .decrypt(&bob_addr, kind, &good[..20], &mut rng)
+        .expect_err("truncated");
+    assert!(
+        matches!(err, SignalError::InvalidMessage { .. }),
+        "truncated: {err}"
+    );
+    // The untouched message still decrypts, and only once.
+    assert_eq!(
+        alice
+            .decrypt(&bob_addr, kind, &good, &mut rng)
+            .expect("decrypt"),
+        b"a reply long enough to alter"
+    );
+    let err = alice
+        .decrypt(&bob_addr, kind, &good, &mut rng)
+        .expect_err("replay");
+    assert!(
+        matches!(err, SignalError::DuplicatedMessage { .. }),
+        "replay: {err}"
+    );
+    // And libsignal refuses our altered message too.
+    let (kind, ours) = alice.encrypt(&bob_addr, b"to be altered");
+    let mut bad = ours.clone();
+    *bad.last_mut().expect("non-empty") ^= 1;
+    assert!(bob.decrypt("alice", 1, kind, &bad).is_err());
+    assert_eq!(
+        bob.decrypt("alice", 1, kind, &ours).expect("libsignal"),
+        b"to be altered"
+    );
 }

@@ -400,4 +400,6 @@ fn message_key_for(
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

@@ -203,14 +203,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                                 self.queue_delivery(&m);
                             }
                         }
-                        Push::Stanza(el) => self.conn.queue(el),
+                        Push::Stanza(el) => self.conn.queue(*el),
                         Push::Replaced => return self.replaced().await,
                     }
                 }
                 self.flush_or_stop().await
             }
             Some(Push::Stanza(el)) => {
-                self.conn.queue(el);
+                self.conn.queue(*el);
                 self.flush_or_stop().await
             }
             Some(Push::Replaced) | None => self.replaced().await,

@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes read from the transport at a time. Small, because every idle connection keeps one;
 /// TLS records larger than this are simply read in several steps.
-const READ_CHUNK: usize = 4096;
+const READ_CHUNK: usize = 2048;
 
 /// Why reading from the connection stopped.
 #[derive(Debug)]

@@ -150,7 +150,9 @@ async fn fetch(inner: &Inner, el: Element) -> Result<Option<Element>, StanzaErro
         // Tell the device when its stock runs low, if it is online now.
         if let Ok(jid) = Jid::parse(&format!("{account}@{}/{device}", inner.config.domain)) {
             if let Some(notice) = low_stock_notice(inner, &account, device, &jid).await {
-                inner.router.push(&account, device, Push::Stanza(notice));
+                inner
+                    .router
+                    .push(&account, device, Push::Stanza(Box::new(notice)));
             }
         }
     }

@@ -34,7 +34,7 @@ pub enum Push {
     /// A message was durably queued for this device.
     Deliver(Arc<QueuedMessage>),
     /// A stanza to send as is (notices).
-    Stanza(Element),
+    Stanza(Box<Element>),
     /// Another connection bound the same device; this one must close.
     Replaced,
 }

@@ -83,13 +83,15 @@ pub async fn run(
     let tcp = if direct_tls {
         tcp
     } else {
-        match starttls(inner, tcp, deadline).await {
+        // Boxed: the negotiation steps' state is freed once they finish, instead of sizing
+        // every idle session's task for them.
+        match Box::pin(starttls(inner, tcp, deadline)).await {
             Some(tcp) => tcp,
             None => return,
         }
     };
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let tls = match tokio::time::timeout(remaining, inner.tls.accept(tcp)).await {
+    let tls = match Box::pin(tokio::time::timeout(remaining, inner.tls.accept(tcp))).await {
         Ok(Ok(tls)) => tls,
         _ => {
             inner.metrics.reject("tls-handshake");
@@ -97,7 +99,7 @@ pub async fn run(
         }
     };
     let mut conn = Conn::new(tls, limits(inner));
-    let Ok(bound) = negotiate(inner, &mut conn, deadline).await else {
+    let Ok(bound) = Box::pin(negotiate(inner, &mut conn, deadline)).await else {
         return;
     };
     super::bound::serve_bound(inner, conn, bound, shutdown, id).await;

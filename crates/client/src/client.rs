@@ -1,0 +1,297 @@
+//! The high-level API: [`Client::open`] logs in (registering a device and publishing keys on
+//! first start), then a background task keeps the connection, encrypts, decrypts, acks and
+//! recovers; the application sends with [`Client::send_text`] and reads [`Event`]s.
+
+use std::path::Path;
+use std::time::Duration;
+
+use portico_content::{Content, ReceiptKind};
+use portico_stanza::Jid;
+use tokio::sync::{mpsc, oneshot};
+use zeroize::Zeroizing;
+
+use crate::conn::Transport;
+use crate::engine::Engine;
+use crate::error::{ClientError, Result};
+use crate::store::LoggedMessage;
+use crate::tls::Trust;
+
+/// How to reach the hub and who to log in as.
+#[derive(Clone)]
+pub struct Config {
+    /// `host:port` of the hub (5223 for direct TLS, 5222 for STARTTLS).
+    pub addr: String,
+    /// The hub's domain, e.g. `localhost`.
+    pub domain: String,
+    /// The account name (the part before `@`).
+    pub user: String,
+    /// The account password.
+    pub password: Zeroizing<String>,
+    /// Direct TLS or STARTTLS (default direct TLS).
+    pub transport: Transport,
+    /// How the hub's certificate is checked.
+    pub trust: Trust,
+    /// Keepalive ping interval (default 30 s); the link counts as lost after three
+    /// intervals of silence.
+    pub ping_interval: Duration,
+    /// How long one request may wait for the hub (default 15 s).
+    pub timeout: Duration,
+    /// How long sent plaintexts are kept to answer resend requests (default 7 days).
+    pub keep_sent: Duration,
+    /// How often a message is re-encrypted after device-set mismatches before giving up
+    /// (default 5).
+    pub max_send_attempts: u32,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("addr", &self.addr)
+            .field("domain", &self.domain)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A configuration with defaults for everything but where and who.
+    pub fn new(addr: &str, domain: &str, user: &str, password: &str, trust: Trust) -> Config {
+        Config {
+            addr: addr.to_owned(),
+            domain: domain.to_owned(),
+            user: user.to_owned(),
+            password: Zeroizing::new(password.to_owned()),
+            transport: Transport::DirectTls,
+            trust,
+            ping_interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(15),
+            keep_sent: Duration::from_secs(7 * 86_400),
+            max_send_attempts: 5,
+        }
+    }
+}
+
+/// Something that happened, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A message arrived (from the peer, or a copy of one this account sent from another
+    /// device: then `from` is this account).
+    Message {
+        /// The conversation: the peer's bare JID.
+        conversation: Jid,
+        /// The author's bare JID.
+        from: Jid,
+        /// The author's device.
+        device: u32,
+        /// The message id.
+        id: String,
+        /// What it says.
+        content: Box<Content>,
+    },
+    /// The hub has the message queued for every device (one tick).
+    Sent {
+        /// The message id.
+        id: String,
+    },
+    /// A device of the recipient has the message (two ticks).
+    Delivered {
+        /// The message id.
+        id: String,
+        /// Who confirmed.
+        by: Jid,
+    },
+    /// The recipient read the message.
+    Read {
+        /// The message id.
+        id: String,
+        /// Who read it.
+        by: Jid,
+    },
+    /// A message could not be decrypted; the sender was asked to resend it.
+    DecryptionFailed {
+        /// The sender.
+        from: Jid,
+        /// The sender's device.
+        device: u32,
+        /// The message id; it will arrive again as [`Event::Message`].
+        id: String,
+    },
+    /// A device asked for a message again and it was resent.
+    Resent {
+        /// The message id.
+        id: String,
+        /// Who asked.
+        to: Jid,
+    },
+    /// A message could not be sent.
+    SendFailed {
+        /// The message id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The connection was lost; the client reconnects with backoff.
+    Disconnected {
+        /// Why.
+        reason: String,
+    },
+    /// The connection is back; unacknowledged messages were sent again.
+    Reconnected,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
+
+pub(crate) enum Cmd {
+    SendText {
+        to: Jid,
+        text: String,
+        reply: Reply<String>,
+    },
+    Receipt {
+        to: Jid,
+        kind: ReceiptKind,
+        ids: Vec<String>,
+        reply: Reply<()>,
+    },
+    Conversation {
+        peer: Jid,
+        reply: Reply<Vec<LoggedMessage>>,
+    },
+    ForgetSession {
+        peer: Jid,
+        device: u32,
+        reply: Reply<()>,
+    },
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// A logged-in client. Dropping it stops the background task.
+///
+/// ```no_run
+/// # async fn demo() -> portico_client::Result<()> {
+/// use portico_client::{Client, Config, Event, Trust};
+/// use portico_content::Body;
+///
+/// let pin = "3f…".to_owned(); // SHA-256 of the hub's certificate, from its operator
+/// let config = Config::new("127.0.0.1:5223", "localhost", "alice", "secret", Trust::Pin(pin));
+/// let mut alice = Client::open(config, "alice.db".as_ref()).await?;
+/// let bob = "bob@localhost".parse().expect("a JID");
+/// let id = alice.send_text(&bob, "hi Bob").await?;
+/// while let Some(event) = alice.next_event().await {
+///     match event {
+///         Event::Delivered { id: got, .. } if got == id => println!("delivered"),
+///         Event::Message { from, content, .. } => {
+///             if let Some(Body::Text(t)) = content.body {
+///                 println!("{from}: {}", t.body);
+///             }
+///         }
+///         _ => {}
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Client {
+    cmds: mpsc::UnboundedSender<Cmd>,
+    events: mpsc::UnboundedReceiver<Event>,
+    jid: Jid,
+    device: u32,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("jid", &self.jid)
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Opens the database at `db_path` (created on first use), connects and logs in. On
+    /// first start this generates the identity, registers a new device and publishes keys;
+    /// later starts bind the same device and resend whatever the hub never acknowledged.
+    pub async fn open(config: Config, db_path: &Path) -> Result<Client> {
+        let engine = Engine::start(config, db_path).await?;
+        let jid = engine.bare_jid()?;
+        let device = engine.device();
+        let (cmds, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(engine.run(cmd_rx, ev_tx));
+        Ok(Client {
+            cmds,
+            events,
+            jid,
+            device,
+        })
+    }
+
+    /// This account's bare JID.
+    pub fn jid(&self) -> &Jid {
+        &self.jid
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> u32 {
+        self.device
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds.send(make(tx)).map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Encrypts `text` for every device of `to` and this account's other devices and sends
+    /// it; returns the message id. Progress arrives as [`Event::Sent`], [`Event::Delivered`]
+    /// and [`Event::Read`].
+    pub async fn send_text(&self, to: &Jid, text: &str) -> Result<String> {
+        let (to, text) = (to.to_bare(), text.to_owned());
+        self.call(|reply| Cmd::SendText { to, text, reply }).await
+    }
+
+    /// Tells `from` that this user read the messages `ids` (travels encrypted).
+    pub async fn mark_read(&self, from: &Jid, ids: &[String]) -> Result<()> {
+        let (to, ids) = (from.to_bare(), ids.to_vec());
+        self.call(|reply| Cmd::Receipt {
+            to,
+            kind: ReceiptKind::Read,
+            ids,
+            reply,
+        })
+        .await
+    }
+
+    /// The conversation with `peer` from the local log, oldest first, with statuses.
+    pub async fn conversation(&self, peer: &Jid) -> Result<Vec<LoggedMessage>> {
+        let peer = peer.to_bare();
+        self.call(|reply| Cmd::Conversation { peer, reply }).await
+    }
+
+    /// Deletes the Signal session with one device of `peer`. The next message from that
+    /// device fails to decrypt and is recovered by a resend request; for tests and for a
+    /// user who wants to reset a conversation.
+    pub async fn forget_session(&self, peer: &Jid, device: u32) -> Result<()> {
+        let peer = peer.to_bare();
+        self.call(|reply| Cmd::ForgetSession {
+            peer,
+            device,
+            reply,
+        })
+        .await
+    }
+
+    /// The next event; `None` once the client has stopped.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Closes the stream politely and stops the background task (the database is closed).
+    pub async fn close(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Close { reply: tx }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}

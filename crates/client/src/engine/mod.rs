@@ -1,0 +1,277 @@
+//! The background task behind [`crate::Client`]: owns the connection and the database, and
+//! handles commands and incoming stanzas one at a time, so no two steps race on a ratchet.
+//! Stanzas that arrive while it waits for an IQ answer are kept in order and handled next.
+
+mod recv;
+mod send;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+
+use portico_content::Limits;
+use portico_stanza::stanza::{Iq, IqKind};
+use portico_stanza::{Element, Jid};
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
+use tokio::sync::mpsc;
+
+use crate::client::{Cmd, Config, Event};
+use crate::conn::{ConnectOptions, Connection, Incoming};
+use crate::error::{ClientError, Result};
+use crate::keys;
+use crate::store::Store;
+
+pub(crate) struct Engine {
+    store: Store,
+    conn: Connection,
+    opts: ConnectOptions,
+    config: Config,
+    rng: StdRng,
+    me: String,
+    device: u32,
+    limits: Limits,
+    backlog: VecDeque<Element>,
+    events: Option<mpsc::UnboundedSender<Event>>,
+    /// Message id → send attempts so far, while the hub has not acked it.
+    attempts: HashMap<String, u32>,
+    /// (sender, device, id) already asked to resend: ask once.
+    asked: HashSet<(String, u32, String)>,
+    next_iq: u64,
+}
+
+impl Engine {
+    pub(crate) async fn start(config: Config, db_path: &Path) -> Result<Engine> {
+        let store = Store::open(db_path)?;
+        let mut rng = StdRng::from_os_rng();
+        keys::ensure_identity(&store, &mut rng)?;
+        if let Some(user) = store.meta_text("account")? {
+            let wanted = format!("{}@{}", config.user, config.domain);
+            if user != wanted {
+                return Err(ClientError::CorruptDatabase(format!(
+                    "this database belongs to {user}, not {wanted}"
+                )));
+            }
+        }
+        let mut opts = ConnectOptions {
+            addr: config.addr.clone(),
+            domain: config.domain.clone(),
+            user: config.user.clone(),
+            password: config.password.clone(),
+            transport: config.transport,
+            trust: config.trust.clone(),
+            device: store.device_id()?,
+            resume: None,
+            ping_interval: config.ping_interval,
+            timeout: config.timeout,
+        };
+        let conn = Connection::open(&opts).await?;
+        let me = conn.jid.to_bare().to_string();
+        if opts.device.is_none() {
+            store.set_meta("account", me.as_bytes())?;
+            store.set_meta_u32("device_id", conn.device)?;
+            opts.device = Some(conn.device);
+        }
+        let mut engine = Engine {
+            store,
+            device: conn.device,
+            conn,
+            opts,
+            config,
+            rng,
+            me,
+            limits: Limits::default(),
+            backlog: VecDeque::new(),
+            events: None,
+            attempts: HashMap::new(),
+            asked: HashSet::new(),
+            next_iq: 0,
+        };
+        if engine.store.meta("published")?.is_none() {
+            let publish = keys::initial_publish(&engine.store, &mut engine.rng)?;
+            engine
+                .iq_ok(Iq::set("", publish.into()), "the key upload")
+                .await?;
+            engine.store.set_meta("published", b"1")?;
+        }
+        Ok(engine)
+    }
+
+    pub(crate) fn bare_jid(&self) -> Result<Jid> {
+        Jid::parse(&self.me).map_err(|_| ClientError::BadAddress(self.me.clone()))
+    }
+
+    pub(crate) fn device(&self) -> u32 {
+        self.device
+    }
+
+    fn emit(&self, ev: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(ev);
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        events: mpsc::UnboundedSender<Event>,
+    ) {
+        self.events = Some(events);
+        if let Err(e) = self.resend_unacked().await {
+            self.on_error(e).await;
+        }
+        loop {
+            if let Some(el) = self.backlog.pop_front() {
+                if let Err(e) = self.on_stanza(el).await {
+                    self.on_error(e).await;
+                }
+                continue;
+            }
+            tokio::select! {
+                cmd = cmds.recv() => match cmd {
+                    None => {
+                        self.conn.close();
+                        return;
+                    }
+                    Some(Cmd::Close { reply }) => {
+                        self.conn.close();
+                        drop(self);
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(cmd) => self.on_cmd(cmd).await,
+                },
+                incoming = self.conn.next() => match incoming {
+                    Incoming::Stanza(el) => {
+                        if let Err(e) = self.on_stanza(el).await {
+                            self.on_error(e).await;
+                        }
+                    }
+                    Incoming::Lost(why) => self.reconnect(why).await,
+                },
+            }
+        }
+    }
+
+    async fn on_error(&mut self, e: ClientError) {
+        match e {
+            ClientError::ConnectionLost(why) => self.reconnect(why).await,
+            other => tracing::warn!(error = %other, "client step failed"),
+        }
+    }
+
+    async fn on_cmd(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::SendText { to, text, reply } => {
+                let r = self.send_text(&to.to_string(), text).await;
+                let r = self.after(r).await;
+                let _ = reply.send(r);
+            }
+            Cmd::Receipt {
+                to,
+                kind,
+                ids,
+                reply,
+            } => {
+                let r = self.send_receipt(&to.to_string(), kind, ids).await;
+                let r = self.after(r).await;
+                let _ = reply.send(r);
+            }
+            Cmd::Conversation { peer, reply } => {
+                let _ = reply.send(self.store.conversation(&peer.to_string()));
+            }
+            Cmd::ForgetSession {
+                peer,
+                device,
+                reply,
+            } => {
+                let _ = reply.send(self.store.delete_session(&peer.to_string(), device));
+            }
+            Cmd::Close { .. } => {}
+        }
+    }
+
+    /// A command's result, reconnecting if the link dropped: the message is in the outbox
+    /// and goes out again after the reconnect, so the command itself succeeded.
+    async fn after<T>(&mut self, r: Result<T>) -> Result<T> {
+        match r {
+            Err(ClientError::ConnectionLost(why)) => {
+                self.reconnect(why.clone()).await;
+                Err(ClientError::ConnectionLost(why))
+            }
+            other => other,
+        }
+    }
+
+    async fn reconnect(&mut self, why: String) {
+        tracing::info!(reason = %why, "connection lost; reconnecting");
+        self.emit(Event::Disconnected { reason: why });
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            self.opts.resume = self.conn.sm_id.clone().map(|id| (id, self.conn.handled()));
+            match Connection::open(&self.opts).await {
+                Ok(conn) => {
+                    self.conn = conn;
+                    self.backlog.clear();
+                    break;
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "reconnect failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                }
+            }
+        }
+        self.emit(Event::Reconnected);
+        if let Err(e) = self.resend_unacked().await {
+            tracing::warn!(error = %e, "resending after reconnect failed");
+        }
+    }
+
+    /// Sends an IQ and waits for its answer; other stanzas meanwhile go to the backlog.
+    async fn iq(&mut self, mut iq: Iq, what: &'static str) -> Result<Iq> {
+        self.next_iq += 1;
+        iq.id = format!("c{}", self.next_iq).into();
+        let id = iq.id.clone();
+        self.conn.send(iq)?;
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.conn.next()).await {
+                Err(_) => {
+                    return Err(ClientError::Timeout {
+                        what,
+                        secs: self.config.timeout.as_secs(),
+                    });
+                }
+                Ok(Incoming::Lost(why)) => return Err(ClientError::ConnectionLost(why)),
+                Ok(Incoming::Stanza(el)) => {
+                    if el.name() == "iq" && el.attr("id") == Some(id.as_str()) {
+                        return Iq::try_from(el).map_err(|e| ClientError::Protocol {
+                            what,
+                            detail: e.to_string(),
+                        });
+                    }
+                    self.backlog.push_back(el);
+                }
+            }
+        }
+    }
+
+    /// An IQ whose answer must be a result; returns its payload.
+    async fn iq_ok(&mut self, iq: Iq, what: &'static str) -> Result<Option<Element>> {
+        let reply = self.iq(iq, what).await?;
+        match reply.kind {
+            IqKind::Result(p) => Ok(p),
+            IqKind::Error { error, .. } => Err(ClientError::Protocol {
+                what,
+                detail: error
+                    .text
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| error.condition.as_str().to_owned()),
+            }),
+            _ => Err(ClientError::Protocol {
+                what,
+                detail: "a request instead of an answer".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The message log (what the user sees, with delivery status), the de-duplication set and
+//! the outbox of sent plaintexts kept so a message can be re-encrypted and resent when a
+//! recipient's session broke.
+
+use rusqlite::{OptionalExtension, params};
+use zeroize::Zeroizing;
+
+use super::{Store, now_ms};
+use crate::error::{ClientError, Result};
+
+/// Which way a logged message went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Sent by this account (from this or another of its devices).
+    Outgoing,
+    /// Received from the peer.
+    Incoming,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outgoing => "out",
+            Direction::Incoming => "in",
+        }
+    }
+}
+
+/// Where a message stands. Outgoing: sending → sent (hub acked) → delivered → read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Written to the hub, not yet acknowledged.
+    Sending,
+    /// The hub queued it durably for every device (one tick).
+    SentToHub,
+    /// A recipient device has it (two ticks).
+    Delivered,
+    /// The recipient read it.
+    Read,
+    /// Received and stored (incoming messages).
+    Received,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Sending => "sending",
+            Status::SentToHub => "sent",
+            Status::Delivered => "delivered",
+            Status::Read => "read",
+            Status::Received => "received",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Status> {
+        Ok(match s {
+            "sending" => Status::Sending,
+            "sent" => Status::SentToHub,
+            "delivered" => Status::Delivered,
+            "read" => Status::Read,
+            "received" => Status::Received,
+            other => return Err(ClientError::CorruptDatabase(format!("status {other:?}"))),
+        })
+    }
+}
+
+/// One row of the message log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedMessage {
+    /// The peer's bare JID.
+    pub conversation: String,
+    /// The message id.
+    pub id: String,
+    /// Which way it went.
+    pub direction: Direction,
+    /// The author's bare JID.
+    pub sender: String,
+    /// The text.
+    pub body: String,
+    /// Delivery status.
+    pub status: Status,
+    /// When it was sent (author's clock), Unix ms.
+    pub sent_at_ms: u64,
+}
+
+impl Store {
+    /// Logs a message; a second insert of the same (conversation, id, direction) is ignored.
+    pub(crate) fn log_message(&self, m: &LoggedMessage) -> Result<()> {
+        self.db.execute(
+            "INSERT OR IGNORE INTO messages
+             (conversation, id, direction, sender, body, status, sent_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                m.conversation,
+                m.id,
+                m.direction.as_str(),
+                m.sender,
+                m.body,
+                m.status.as_str(),
+                m.sent_at_ms as i64,
+                now_ms() as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Raises the status of an outgoing message (never lowers it). Returns whether it rose.
+    pub(crate) fn raise_status(&self, id: &str, status: Status) -> Result<bool> {
+        let current: Option<String> = self
+            .db
+            .query_row(
+                "SELECT status FROM messages WHERE id = ?1 AND direction = 'out'",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        if Status::parse(&current)? >= status {
+            return Ok(false);
+        }
+        self.db.execute(
+            "UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1 AND direction = 'out'",
+            params![id, status.as_str(), now_ms() as i64],
+        )?;
+        Ok(true)
+    }
+
+    /// The conversation with `peer`, oldest first.
+    pub fn conversation(&self, peer: &str) -> Result<Vec<LoggedMessage>> {
+        let mut st = self.db.prepare_cached(
+            "SELECT conversation, id, direction, sender, body, status, sent_at FROM messages
+             WHERE conversation = ?1 ORDER BY sent_at, rowid",
+        )?;
+        let rows = st.query_map([peer], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (conversation, id, dir, sender, body, status, sent) = row?;
+            out.push(LoggedMessage {
+                conversation,
+                id,
+                direction: if dir == "out" {
+                    Direction::Outgoing
+                } else {
+                    Direction::Incoming
+                },
+                sender,
+                body,
+                status: Status::parse(&status)?,
+                sent_at_ms: sent as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records (sender, device, id) as seen; false if it was already.
+    pub(crate) fn mark_seen(&self, sender: &str, device: u32, id: &str) -> Result<bool> {
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO seen (sender, device, id, at) VALUES (?1, ?2, ?3, ?4)",
+            params![sender, device, id, now_ms() as i64],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Whether (sender, device, id) was seen.
+    pub(crate) fn was_seen(&self, sender: &str, device: u32, id: &str) -> Result<bool> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT 1 FROM seen WHERE sender = ?1 AND device = ?2 AND id = ?3",
+                params![sender, device, id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Keeps a sent plaintext for resends.
+    pub(crate) fn outbox_put(&self, id: &str, to: &str, plaintext: &[u8]) -> Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO outbox (id, to_jid, plaintext, acked, created)
+             VALUES (?1, ?2, ?3, 0, ?4)",
+            params![id, to, plaintext, now_ms() as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The recipient and plaintext of a kept message.
+    pub(crate) fn outbox_get(&self, id: &str) -> Result<Option<(String, Zeroizing<Vec<u8>>)>> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT to_jid, plaintext FROM outbox WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Zeroizing::new(r.get::<_, Vec<u8>>(1)?),
+                    ))
+                },
+            )
+            .optional()?)
+    }
+
+    /// Marks a kept message as acknowledged by the hub.
+    pub(crate) fn outbox_acked(&self, id: &str) -> Result<()> {
+        self.db
+            .execute("UPDATE outbox SET acked = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Messages written to the hub but never acknowledged (to resend after a reconnect).
+    pub(crate) fn outbox_unacked(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .db
+            .prepare_cached("SELECT id FROM outbox WHERE acked = 0 ORDER BY created")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Forgets acknowledged plaintexts older than `keep_ms`, and seen ids older than
+    /// `seen_ms`.
+    pub(crate) fn prune(&self, keep_ms: u64, seen_ms: u64) -> Result<()> {
+        let now = now_ms();
+        self.db.execute(
+            "DELETE FROM outbox WHERE acked = 1 AND created < ?1",
+            [now.saturating_sub(keep_ms) as i64],
+        )?;
+        self.db.execute(
+            "DELETE FROM seen WHERE at < ?1",
+            [now.saturating_sub(seen_ms) as i64],
+        )?;
+        Ok(())
+    }
+}

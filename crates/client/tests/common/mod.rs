@@ -1,0 +1,163 @@
+//! A real hub started in-process (the `portico-hub` library) on free loopback ports in a
+//! temporary data dir, and helpers to open clients against it and wait for events.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portico_client::{Client, Config, Event, Trust};
+use portico_content::Body;
+
+/// How long any step of a test may take.
+pub const T: Duration = Duration::from_secs(20);
+
+/// A hub running inside the test process.
+pub struct TestHub {
+    /// The data dir (and room for client databases).
+    pub dir: tempfile::TempDir,
+    /// Direct TLS address.
+    pub tls: SocketAddr,
+    /// STARTTLS address.
+    pub starttls: SocketAddr,
+    /// SHA-256 of its certificate, hex.
+    pub pin: String,
+    trigger: portico_hub::shutdown::ShutdownTrigger,
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        self.trigger.trigger();
+    }
+}
+
+/// The password every test user gets.
+pub fn password(user: &str) -> String {
+    format!("password-of-{user}")
+}
+
+impl TestHub {
+    /// Starts a hub with accounts `users` and extra `PORTICO_*` settings.
+    pub async fn start(users: &[&str], env: &[(&str, &str)]) -> TestHub {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("hub");
+        let mut vars: Vec<(String, String)> = [
+            ("PORTICO_C2S_STARTTLS_ADDR", "127.0.0.1:0"),
+            ("PORTICO_C2S_TLS_ADDR", "127.0.0.1:0"),
+            ("PORTICO_HTTP_ADDR", "127.0.0.1:0"),
+        ]
+        .iter()
+        .chain(env)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        vars.sort();
+        let config =
+            portico_hub::config::Config::load(None, vars, Some(&data)).expect("hub config");
+        {
+            let store = portico_hub::server::open_store(&config).expect("hub store");
+            for u in users {
+                portico_hub::accounts::add_user(&store, u, &password(u))
+                    .await
+                    .expect("add user");
+            }
+            store.close();
+        }
+        let (trigger, shutdown) = portico_hub::shutdown::channel();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let r = portico_hub::server::run(config, shutdown, move |bound| {
+                let _ = tx.send(bound);
+            })
+            .await;
+            if let Err(e) = r {
+                eprintln!("hub stopped: {e}");
+            }
+        });
+        let bound = tokio::time::timeout(T, rx)
+            .await
+            .expect("hub ready in time")
+            .expect("hub ready");
+        let pin = portico_client::fingerprint_of_pem(&data.join("tls-cert.pem")).expect("pin");
+        TestHub {
+            dir,
+            tls: bound.c2s_tls,
+            starttls: bound.c2s_starttls,
+            pin,
+            trigger,
+        }
+    }
+
+    /// A client configuration for `user` (direct TLS, pinned certificate).
+    pub fn config(&self, user: &str) -> Config {
+        let mut c = Config::new(
+            &self.tls.to_string(),
+            "localhost",
+            user,
+            &password(user),
+            Trust::Pin(self.pin.clone()),
+        );
+        c.timeout = Duration::from_secs(10);
+        c
+    }
+
+    /// Where the database of `name` lives.
+    pub fn db(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.db"))
+    }
+
+    /// Opens a client for `user` with the database `db`.
+    pub async fn open(&self, user: &str, db: &str) -> Client {
+        open_at(self.config(user), &self.db(db)).await
+    }
+}
+
+/// Opens a client, failing the test on error.
+pub async fn open_at(config: Config, db: &Path) -> Client {
+    tokio::time::timeout(T, Client::open(config, db))
+        .await
+        .expect("open in time")
+        .expect("open the client")
+}
+
+/// Waits for the first event matching `pred`, skipping others.
+pub async fn wait_for(client: &mut Client, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        match tokio::time::timeout_at(deadline, client.next_event()).await {
+            Ok(Some(ev)) if pred(&ev) => return ev,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("client stopped while waiting for {what}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+}
+
+/// The text of a message event.
+pub fn text_of(ev: &Event) -> Option<&str> {
+    match ev {
+        Event::Message { content, .. } => match &content.body {
+            Some(Body::Text(t)) => Some(t.body.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Waits for a text message whose body is `body`; returns the event.
+pub async fn wait_text(client: &mut Client, body: &str) -> Event {
+    wait_for(client, &format!("the message {body:?}"), |e| {
+        text_of(e) == Some(body)
+    })
+    .await
+}
+
+/// Waits for the delivery of message `id`.
+pub async fn wait_delivered(client: &mut Client, id: &str) {
+    wait_for(
+        client,
+        &format!("delivery of {id}"),
+        |e| matches!(e, Event::Delivered { id: d, .. } if d == id),
+    )
+    .await;
+}

@@ -1,0 +1,269 @@
+//! The SDK end to end through a real hub over real TLS sockets: the stories a user lives.
+
+mod common;
+
+use common::{TestHub, wait_delivered, wait_for, wait_text};
+use portico_client::{ClientError, Event, Status, Transport, Trust};
+use portico_stanza::Jid;
+
+fn jid(s: &str) -> Jid {
+    Jid::parse(s).expect("jid")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_message_reply_delivery_and_read_receipts() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob = hub.open("bob", "bob").await;
+    assert_eq!(alice.jid().to_string(), "alice@localhost");
+    assert_eq!(alice.device_id(), 1);
+
+    let id = alice
+        .send_text(&jid("bob@localhost"), "hi Bob")
+        .await
+        .expect("send");
+    let got = wait_text(&mut bob, "hi Bob").await;
+    let Event::Message {
+        conversation,
+        from,
+        device,
+        id: got_id,
+        ..
+    } = got
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (
+            conversation.to_string(),
+            from.to_string(),
+            device,
+            got_id.as_str()
+        ),
+        (
+            "alice@localhost".into(),
+            "alice@localhost".into(),
+            1,
+            id.as_str()
+        )
+    );
+    wait_for(
+        &mut alice,
+        "the hub's ack",
+        |e| matches!(e, Event::Sent { id: s } if *s == id),
+    )
+    .await;
+    wait_delivered(&mut alice, &id).await;
+
+    let reply = bob
+        .send_text(&jid("alice@localhost"), "hello Alice")
+        .await
+        .expect("reply");
+    wait_text(&mut alice, "hello Alice").await;
+    wait_delivered(&mut bob, &reply).await;
+    alice
+        .mark_read(&jid("bob@localhost"), std::slice::from_ref(&reply))
+        .await
+        .expect("read receipt");
+    wait_for(
+        &mut bob,
+        "the read receipt",
+        |e| matches!(e, Event::Read { id: r, .. } if *r == reply),
+    )
+    .await;
+
+    let log = bob
+        .conversation(&jid("alice@localhost"))
+        .await
+        .expect("log");
+    let lines: Vec<(&str, Status)> = log.iter().map(|m| (m.body.as_str(), m.status)).collect();
+    assert_eq!(
+        lines,
+        [("hi Bob", Status::Received), ("hello Alice", Status::Read)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_device_sees_both_sides_of_the_conversation() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob1 = hub.open("bob", "bob-phone").await;
+    let mut bob2 = hub.open("bob", "bob-laptop").await;
+    assert_ne!(bob1.device_id(), bob2.device_id());
+
+    alice
+        .send_text(&jid("bob@localhost"), "to both of you")
+        .await
+        .expect("send");
+    wait_text(&mut bob1, "to both of you").await;
+    wait_text(&mut bob2, "to both of you").await;
+
+    // Bob answers from the phone: the laptop gets the copy, filed under Alice.
+    bob1.send_text(&jid("alice@localhost"), "from my phone")
+        .await
+        .expect("reply");
+    wait_text(&mut alice, "from my phone").await;
+    let copy = wait_text(&mut bob2, "from my phone").await;
+    let Event::Message {
+        conversation, from, ..
+    } = copy
+    else {
+        unreachable!()
+    };
+    assert_eq!(conversation.to_string(), "alice@localhost");
+    assert_eq!(from.to_string(), "bob@localhost");
+    let log = bob2
+        .conversation(&jid("alice@localhost"))
+        .await
+        .expect("log");
+    let bodies: Vec<&str> = log.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["to both of you", "from my phone"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_device_gets_its_messages_when_it_comes_back() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let bob = hub.open("bob", "bob").await;
+    bob.close().await;
+
+    let mut ids = Vec::new();
+    for text in ["one", "two", "three"] {
+        let id = alice
+            .send_text(&jid("bob@localhost"), text)
+            .await
+            .expect("send");
+        wait_for(
+            &mut alice,
+            "the hub's ack",
+            |e| matches!(e, Event::Sent { id: s } if *s == id),
+        )
+        .await;
+        ids.push(id);
+    }
+    let mut bob = hub.open("bob", "bob").await;
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let ev = wait_for(&mut bob, "queued messages", |e| {
+            matches!(e, Event::Message { .. })
+        })
+        .await;
+        got.push(common::text_of(&ev).expect("text").to_owned());
+    }
+    assert_eq!(got, ["one", "two", "three"], "in order, each once");
+    for id in &ids {
+        wait_delivered(&mut alice, id).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_restarted_from_its_database_continues_the_conversation() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob = hub.open("bob", "bob").await;
+    alice
+        .send_text(&jid("bob@localhost"), "before")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "before").await;
+    bob.send_text(&jid("alice@localhost"), "answer")
+        .await
+        .expect("send");
+    wait_text(&mut alice, "answer").await;
+    let device = alice.device_id();
+    alice.close().await;
+
+    // Bob writes while Alice is away; Alice restarts from the same database.
+    bob.send_text(&jid("alice@localhost"), "while you were away")
+        .await
+        .expect("send");
+    let mut alice = hub.open("alice", "alice").await;
+    assert_eq!(alice.device_id(), device, "the same device, not a new one");
+    wait_text(&mut alice, "while you were away").await;
+    let id = alice
+        .send_text(&jid("bob@localhost"), "after")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "after").await;
+    wait_delivered(&mut alice, &id).await;
+    let log = alice
+        .conversation(&jid("bob@localhost"))
+        .await
+        .expect("log");
+    let bodies: Vec<&str> = log.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["before", "answer", "while you were away", "after"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_session_is_recovered_and_the_message_arrives() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob = hub.open("bob", "bob").await;
+    alice
+        .send_text(&jid("bob@localhost"), "hello")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "hello").await;
+    let hi = bob
+        .send_text(&jid("alice@localhost"), "hi")
+        .await
+        .expect("send");
+    wait_text(&mut alice, "hi").await;
+    // Alice's delivery receipt is the last thing on the old session.
+    wait_delivered(&mut bob, &hi).await;
+
+    // Bob loses his session with Alice's device: her next message cannot decrypt.
+    bob.forget_session(&jid("alice@localhost"), alice.device_id())
+        .await
+        .expect("forget");
+    let id = alice
+        .send_text(&jid("bob@localhost"), "do you still read me?")
+        .await
+        .expect("send");
+    let failed = wait_for(&mut bob, "the decryption failure", |e| {
+        matches!(e, Event::DecryptionFailed { .. })
+    })
+    .await;
+    assert!(matches!(failed, Event::DecryptionFailed { id: f, .. } if f == id));
+    wait_text(&mut bob, "do you still read me?").await;
+    wait_for(
+        &mut alice,
+        "the resend",
+        |e| matches!(e, Event::Resent { id: r, .. } if *r == id),
+    )
+    .await;
+    wait_delivered(&mut alice, &id).await;
+    // The new session works both ways.
+    bob.send_text(&jid("alice@localhost"), "yes")
+        .await
+        .expect("send");
+    wait_text(&mut alice, "yes").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_errors_are_specific_and_starttls_works() {
+    let hub = TestHub::start(&["alice"], &[]).await;
+    let mut bad = hub.config("alice");
+    bad.password = "wrong".to_owned().into();
+    let err = portico_client::Client::open(bad, &hub.db("x"))
+        .await
+        .expect_err("wrong password");
+    assert!(matches!(err, ClientError::WrongPassword(_)), "{err}");
+
+    let mut pinned_wrong = hub.config("alice");
+    pinned_wrong.trust = Trust::Pin("00".repeat(32));
+    let err = portico_client::Client::open(pinned_wrong, &hub.db("y"))
+        .await
+        .expect_err("pin mismatch");
+    match &err {
+        ClientError::PinMismatch { actual } => assert_eq!(*actual, hub.pin),
+        other => panic!("expected a pin mismatch, got {other}"),
+    }
+
+    let mut starttls = hub.config("alice");
+    starttls.transport = Transport::StartTls;
+    starttls.addr = hub.starttls.to_string();
+    let client = common::open_at(starttls, &hub.db("z")).await;
+    assert_eq!(client.device_id(), 1);
+    client.close().await;
+}

@@ -664,3 +664,48 @@ async fn stream_management_acks_and_resumption() {
         other => panic!("bogus resumption accepted: {:?}", other.map(|c| c.jid)),
     }
 }
+
+#[tokio::test]
+async fn delivery_acks_do_not_count_against_the_rate_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with_users(
+        dir.path(),
+        &[
+            ("PORTICO_LIMITS_STANZAS_PER_SECOND", "1"),
+            ("PORTICO_LIMITS_STANZA_BURST", "10"),
+        ],
+    );
+    let pw = "password-of-{user}";
+    let mut bob = Client::connect(&login(&hub, "bob", pw)).await.expect("bob");
+    let mut alice = Client::connect(&login(&hub, "alice", pw))
+        .await
+        .expect("alice");
+    for i in 0..10 {
+        alice.queue(e2ee_message(
+            "bob@localhost",
+            &format!("r{i}"),
+            &[1],
+            &[],
+            b"x",
+        ));
+    }
+    alice.flush().await.expect("send");
+    for _ in 0..10 {
+        let got = expect(&mut bob, T, "delivery", |e| e2ee_of(e).is_some()).await;
+        let sid = e2ee_of(&got)
+            .and_then(|e| e.attr("stanza-id"))
+            .expect("id")
+            .to_owned();
+        bob.send(Element::new("received", ns::PORTICO_E2EE).with_attr("stanza-id", sid))
+            .await
+            .expect("ack");
+    }
+    // Ten acks and then a ping: only the ping costs a token.
+    let pong = bob
+        .iq(Iq::get("after-acks", Element::new("ping", ns::PING)), T)
+        .await;
+    assert!(
+        pong.is_some_and(|p| matches!(p.kind, IqKind::Result(_))),
+        "bob was rate-limited for acknowledging"
+    );
+}

@@ -270,7 +270,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Ok(Event::Stanza(el)) => {
                 self.st.last_rx = Instant::now();
                 self.st.ping_sent = None;
-                if !self.take_token() {
+                // A device acknowledging what the hub delivered to it is not flooding: those
+                // acks are as many as the deliveries, so they cost no tokens.
+                let owed_ack = el.is("received", ns::PORTICO_E2EE)
+                    && el
+                        .attr("stanza-id")
+                        .and_then(|id| id.parse::<u64>().ok())
+                        .is_some_and(|id| self.st.inflight.contains_key(&id));
+                if !owed_ack && !self.take_token() {
                     self.inner.metrics.reject("rate-limit");
                     let text = format!(
                         "rate limit exceeded: more than {} stanzas per second (limits.stanzas_per_second)",

@@ -1,7 +1,8 @@
-//! Offline compatibility with libsignal 0.72.1: records that libsignal serialized load here
-//! (and re-serialize to the same bytes), and prekey messages that libsignal's initiator sent to
-//! that bundle decrypt here, in any order. The data was produced once by
-//! `tests/data/gen_libsignal_prekey_session.cjs` with `@signalapp/libsignal-client` 0.72.1.
+//! Offline compatibility with libsignal 0.72.1: prekey and session records that libsignal
+//! serialized load here (and re-serialize to the same bytes), prekey messages that libsignal's
+//! initiator sent decrypt here in any order, and libsignal's sessions carry on here. The data
+//! was produced once by `tests/data/gen_libsignal_prekey_session.cjs` with
+//! `@signalapp/libsignal-client` 0.72.1.
 
 mod common;
 
@@ -138,4 +139,106 @@ fn libsignal_prekey_messages_decrypt_out_of_order() {
         decrypt(&msgs[0].0),
         Err(SignalError::DuplicatedMessage { .. })
     ));
+}
+
+fn typed_message(name: &str) -> (CiphertextMessage, Vec<u8>) {
+    let line = DATA
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{name} in the data file"));
+    let parts: Vec<&str> = line.split(' ').collect();
+    assert_eq!(
+        parts[0], "2",
+        "after the answer, libsignal sends SignalMessages"
+    );
+    let m = CiphertextMessage::deserialize(CiphertextMessageType::Whisper, &unhex(parts[2]))
+        .expect("libsignal message parses");
+    (m, unhex(parts[1]))
+}
+
+#[test]
+fn libsignal_session_records_continue_here() {
+    use portico_signal::{SessionRecord, SessionStore, message_encrypt};
+    let mut r = rng(61);
+    let alice_addr = ProtocolAddress::new("alice", 1);
+    let bob_addr = ProtocolAddress::new("bob", 1);
+    let mut alice = InMemSignalProtocolStore::new(
+        IdentityKeyPair::deserialize(&field("alice_identity_key_pair")).expect("parses"),
+        1001,
+    );
+    let mut bob = InMemSignalProtocolStore::new(
+        IdentityKeyPair::deserialize(&field("bob_identity_key_pair")).expect("parses"),
+        2002,
+    );
+    let alice_record = field("alice_session_record");
+    let bob_record = field("bob_session_record");
+    let parsed = SessionRecord::deserialize(&alice_record).expect("libsignal record parses");
+    assert_eq!(
+        parsed.session_state().expect("current").session_version(),
+        4
+    );
+    alice
+        .session_store
+        .store_session(&bob_addr, &parsed)
+        .expect("mem");
+    bob.session_store
+        .store_session(
+            &alice_addr,
+            &SessionRecord::deserialize(&bob_record).expect("parses"),
+        )
+        .expect("mem");
+
+    let decrypt = |s: &mut InMemSignalProtocolStore,
+                   from: &ProtocolAddress,
+                   m: &CiphertextMessage,
+                   r: &mut rand::rngs::StdRng| {
+        message_decrypt(
+            m,
+            from,
+            &mut s.session_store,
+            &mut s.identity_store,
+            &mut s.pre_key_store,
+            &s.signed_pre_key_store,
+            &mut s.kyber_pre_key_store,
+            r,
+        )
+    };
+    // Messages libsignal sent after the records were taken decrypt with those records.
+    let (m, pt) = typed_message("after_from_alice");
+    assert_eq!(
+        decrypt(&mut bob, &alice_addr, &m, &mut r).expect("decrypts"),
+        pt
+    );
+    let (m, pt) = typed_message("after_from_bob");
+    assert_eq!(
+        decrypt(&mut alice, &bob_addr, &m, &mut r).expect("decrypts"),
+        pt
+    );
+    // And both sides carry on here.
+    for i in 0..3u8 {
+        let m = message_encrypt(
+            &[i],
+            &bob_addr,
+            &mut alice.session_store,
+            &mut alice.identity_store,
+            common::now(),
+        )
+        .expect("encrypt");
+        assert_eq!(
+            decrypt(&mut bob, &alice_addr, &m, &mut r).expect("decrypts"),
+            [i]
+        );
+        let m = message_encrypt(
+            &[i, i],
+            &alice_addr,
+            &mut bob.session_store,
+            &mut bob.identity_store,
+            common::now(),
+        )
+        .expect("encrypt");
+        assert_eq!(
+            decrypt(&mut alice, &bob_addr, &m, &mut r).expect("decrypts"),
+            [i, i]
+        );
+    }
 }

@@ -161,11 +161,10 @@ impl SessionState {
                 &self.sender_chain.chain_key,
                 &empty,
             )),
-            // storage.proto: newest first.
+            // Oldest first, as libsignal 0.72.1 stores them.
             receiver_chains: self
                 .receiver_chains
                 .iter()
-                .rev()
                 .map(|c| chain_to_proto(&c.ratchet_key, None, &c.chain_key, &c.message_keys))
                 .collect(),
             pending_pre_key: self.pending_pre_key.as_ref().map(|p| proto::PendingPreKey {
@@ -221,7 +220,7 @@ impl SessionState {
             chain_key: chain_key(sender)?,
         };
         let mut receiver_chains = Vec::with_capacity(s.receiver_chains.len());
-        for c in s.receiver_chains.iter().rev() {
+        for c in s.receiver_chains.iter() {
             let mut message_keys = VecDeque::with_capacity(c.message_keys.len());
             for k in &c.message_keys {
                 let keys = if !k.seed.is_empty() {

@@ -109,13 +109,20 @@ pub(crate) struct Inner {
     pub(crate) router: Router,
     /// Dropped sessions that may be resumed (XEP-0198).
     pub(crate) resumable: resume::Resumable,
-    /// Registered devices per account, as the store has them (non-empty lists only).
-    device_cache: Mutex<HashMap<String, Arc<Vec<DeviceId>>>>,
+    /// Registered devices per account, as the store had them a moment ago (non-empty lists
+    /// only; entries live [`DEVICE_CACHE_TTL`], so `portico admin` changes are seen soon).
+    device_cache: Mutex<HashMap<String, CachedDevices>>,
     connections: Arc<Semaphore>,
     active: AtomicUsize,
     idle: Notify,
     next_session: AtomicU64,
 }
+
+/// A device list and when it was read.
+type CachedDevices = (std::time::Instant, Arc<Vec<DeviceId>>);
+
+/// How long a cached device list is trusted.
+const DEVICE_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl Inner {
     /// The account's registered devices, from memory when known.
@@ -123,18 +130,26 @@ impl Inner {
         &self,
         account: &str,
     ) -> Result<Arc<Vec<DeviceId>>, crate::store::StoreError> {
-        if let Some(d) = self
+        let cached = self
             .device_cache
             .lock()
             .ok()
-            .and_then(|c| c.get(account).cloned())
-        {
-            return Ok(d);
+            .and_then(|c| c.get(account).cloned());
+        if let Some((at, d)) = cached {
+            if at.elapsed() < DEVICE_CACHE_TTL {
+                return Ok(d);
+            }
         }
         let devices = Arc::new(self.store.devices(account).await?);
         if !devices.is_empty() {
             if let Ok(mut c) = self.device_cache.lock() {
-                c.insert(account.to_owned(), devices.clone());
+                if c.len() > 100_000 {
+                    c.clear();
+                }
+                c.insert(
+                    account.to_owned(),
+                    (std::time::Instant::now(), devices.clone()),
+                );
             }
         }
         Ok(devices)
@@ -188,8 +203,12 @@ impl C2s {
             };
             let Ok(permit) = self.inner.connections.clone().try_acquire_owned() else {
                 self.inner.metrics.reject("max-connections");
-                let inner = self.inner.clone();
-                tokio::spawn(async move { session::refuse_full(&inner, tcp).await });
+                if !direct_tls {
+                    // Plain text is still spoken on the STARTTLS port: say why. On the TLS
+                    // port a handshake would cost what the limit protects; just close.
+                    let inner = self.inner.clone();
+                    tokio::spawn(async move { session::refuse_full(&inner, tcp).await });
+                }
                 continue;
             };
             let _ = tcp.set_nodelay(true);

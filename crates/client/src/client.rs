@@ -137,6 +137,13 @@ pub enum Event {
     },
     /// The connection is back; unacknowledged messages were sent again.
     Reconnected,
+    /// The hub reported a low one-time prekey stock and new prekeys were uploaded.
+    KeysRefilled {
+        /// One-time EC prekeys uploaded.
+        ec: u32,
+        /// One-time Kyber prekeys uploaded.
+        kyber: u32,
+    },
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
@@ -161,6 +168,9 @@ pub(crate) enum Cmd {
         peer: Jid,
         device: u32,
         reply: Reply<()>,
+    },
+    KeyStock {
+        reply: Reply<(u32, u32)>,
     },
     Close {
         reply: oneshot::Sender<()>,
@@ -280,6 +290,11 @@ impl Client {
             reply,
         })
         .await
+    }
+
+    /// This device's one-time prekeys left on the hub: (EC, Kyber).
+    pub async fn key_stock(&self) -> Result<(u32, u32)> {
+        self.call(|reply| Cmd::KeyStock { reply }).await
     }
 
     /// The next event; `None` once the client has stopped.

@@ -186,6 +186,11 @@ impl Engine {
             } => {
                 let _ = reply.send(self.store.delete_session(&peer.to_string(), device));
             }
+            Cmd::KeyStock { reply } => {
+                let r = self.key_stock().await;
+                let r = self.after(r).await;
+                let _ = reply.send(r);
+            }
             Cmd::Close { .. } => {}
         }
     }

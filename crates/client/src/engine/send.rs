@@ -327,6 +327,24 @@ impl Engine {
         if let Some(Ok(Count(Some(stock)))) = answer.map(Count::try_from) {
             tracing::debug!(ec = stock.ec, kyber = stock.kyber, "prekeys refilled");
         }
+        self.emit(Event::KeysRefilled {
+            ec: want_ec,
+            kyber: want_kyber,
+        });
         Ok(())
+    }
+
+    /// Asks the hub how many one-time prekeys of this device are left.
+    pub(super) async fn key_stock(&mut self) -> Result<(u32, u32)> {
+        let answer = self
+            .iq_ok(Iq::get("", Count(None).into()), "the key count")
+            .await?;
+        match answer.map(Count::try_from) {
+            Some(Ok(Count(Some(stock)))) => Ok((stock.ec, stock.kyber)),
+            other => Err(ClientError::Protocol {
+                what: "the key count",
+                detail: format!("{other:?}"),
+            }),
+        }
     }
 }

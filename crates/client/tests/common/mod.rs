@@ -24,6 +24,8 @@ pub struct TestHub {
     /// SHA-256 of its certificate, hex.
     pub pin: String,
     trigger: portico_hub::shutdown::ShutdownTrigger,
+    task: Option<tokio::task::JoinHandle<()>>,
+    env: Vec<(String, String)>,
 }
 
 impl Drop for TestHub {
@@ -63,21 +65,7 @@ impl TestHub {
             }
             store.close();
         }
-        let (trigger, shutdown) = portico_hub::shutdown::channel();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let r = portico_hub::server::run(config, shutdown, move |bound| {
-                let _ = tx.send(bound);
-            })
-            .await;
-            if let Err(e) = r {
-                eprintln!("hub stopped: {e}");
-            }
-        });
-        let bound = tokio::time::timeout(T, rx)
-            .await
-            .expect("hub ready in time")
-            .expect("hub ready");
+        let (trigger, task, bound) = run_hub(config).await;
         let pin = portico_client::fingerprint_of_pem(&data.join("tls-cert.pem")).expect("pin");
         TestHub {
             dir,
@@ -85,7 +73,34 @@ impl TestHub {
             starttls: bound.c2s_starttls,
             pin,
             trigger,
+            task: Some(task),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
+    }
+
+    /// Stops the hub (clients lose their connection) and starts it again on the same
+    /// addresses with the same data.
+    pub async fn restart(&mut self) {
+        self.trigger.trigger();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(T, task).await;
+        }
+        let mut vars = self.env.clone();
+        vars.push((
+            "PORTICO_C2S_STARTTLS_ADDR".into(),
+            self.starttls.to_string(),
+        ));
+        vars.push(("PORTICO_C2S_TLS_ADDR".into(), self.tls.to_string()));
+        vars.push(("PORTICO_HTTP_ADDR".into(), "127.0.0.1:0".into()));
+        let data = self.dir.path().join("hub");
+        let config =
+            portico_hub::config::Config::load(None, vars, Some(&data)).expect("hub config");
+        let (trigger, task, _) = run_hub(config).await;
+        self.trigger = trigger;
+        self.task = Some(task);
     }
 
     /// A client configuration for `user` (direct TLS, pinned certificate).
@@ -110,6 +125,31 @@ impl TestHub {
     pub async fn open(&self, user: &str, db: &str) -> Client {
         open_at(self.config(user), &self.db(db)).await
     }
+}
+
+async fn run_hub(
+    config: portico_hub::config::Config,
+) -> (
+    portico_hub::shutdown::ShutdownTrigger,
+    tokio::task::JoinHandle<()>,
+    portico_hub::server::Bound,
+) {
+    let (trigger, shutdown) = portico_hub::shutdown::channel();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let r = portico_hub::server::run(config, shutdown, move |bound| {
+            let _ = tx.send(bound);
+        })
+        .await;
+        if let Err(e) = r {
+            eprintln!("hub stopped: {e}");
+        }
+    });
+    let bound = tokio::time::timeout(T, rx)
+        .await
+        .expect("hub ready in time")
+        .expect("hub ready");
+    (trigger, task, bound)
 }
 
 /// Opens a client, failing the test on error.

@@ -1,0 +1,103 @@
+//! What keeps a client working over time, through a real hub: prekey refills when the hub
+//! reports low stock, reconnecting (and resending) after the hub restarts, and the specific
+//! error for a device the hub does not know.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{T, TestHub, wait_delivered, wait_for, wait_text};
+
+use portico_client::{ClientError, ConnectOptions, Connection, Event, Transport, Trust};
+use portico_stanza::Jid;
+
+fn jid(s: &str) -> Jid {
+    Jid::parse(s).expect("jid")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_prekey_stock_is_refilled_to_a_full_batch() {
+    // Every fetch brings the stock under the threshold.
+    let hub = TestHub::start(
+        &["alice", "bob"],
+        &[("PORTICO_LIMITS_LOW_PREKEY_THRESHOLD", "100")],
+    )
+    .await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob = hub.open("bob", "bob").await;
+    assert_eq!(bob.key_stock().await.expect("count"), (100, 100));
+
+    // Alice's first message takes one EC and one Kyber prekey of Bob's.
+    let id = alice
+        .send_text(&jid("bob@localhost"), "hi")
+        .await
+        .expect("send");
+    // The message and the refill both happen, in either order.
+    let (mut got_text, mut refilled) = (false, None);
+    while !got_text || refilled.is_none() {
+        let ev = wait_for(&mut bob, "the message and the refill", |_| true).await;
+        got_text |= common::text_of(&ev) == Some("hi");
+        if matches!(ev, Event::KeysRefilled { .. }) {
+            refilled = Some(ev);
+        }
+    }
+    assert_eq!(refilled, Some(Event::KeysRefilled { ec: 1, kyber: 1 }));
+    assert_eq!(bob.key_stock().await.expect("count"), (100, 100));
+    wait_delivered(&mut alice, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_reconnect_after_the_hub_restarts_and_messages_flow_again() {
+    let mut hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob = hub.open("bob", "bob").await;
+    alice
+        .send_text(&jid("bob@localhost"), "before the restart")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "before the restart").await;
+
+    hub.restart().await;
+    for c in [&mut alice, &mut bob] {
+        wait_for(c, "the disconnect", |e| {
+            matches!(e, Event::Disconnected { .. })
+        })
+        .await;
+        wait_for(c, "the reconnect", |e| matches!(e, Event::Reconnected)).await;
+    }
+    let id = alice
+        .send_text(&jid("bob@localhost"), "after the restart")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "after the restart").await;
+    wait_delivered(&mut alice, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binding_a_device_the_hub_does_not_know_is_a_specific_error() {
+    let hub = TestHub::start(&["alice"], &[]).await;
+    let opts = ConnectOptions {
+        addr: hub.tls.to_string(),
+        domain: "localhost".into(),
+        user: "alice".into(),
+        password: common::password("alice").into(),
+        transport: Transport::DirectTls,
+        trust: Trust::Pin(hub.pin.clone()),
+        device: Some(9),
+        resume: None,
+        ping_interval: Duration::from_secs(30),
+        timeout: T,
+    };
+    match Connection::open(&opts).await {
+        Err(ClientError::UnknownDevice { device }) => assert_eq!(device, 9),
+        other => panic!("expected UnknownDevice, got {other:?}"),
+    }
+    // A new device is registered when none is asked for.
+    let fresh = Connection::open(&ConnectOptions {
+        device: None,
+        ..opts
+    })
+    .await
+    .expect("register a device");
+    assert_eq!(fresh.jid.to_string(), "alice@localhost/1");
+}

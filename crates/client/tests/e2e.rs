@@ -267,3 +267,56 @@ async fn login_errors_are_specific_and_starttls_works() {
     assert_eq!(client.device_id(), 1);
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_message_is_shown_once_on_devices_that_already_had_it() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob1 = hub.open("bob", "bob-phone").await;
+    let mut bob2 = hub.open("bob", "bob-laptop").await;
+    alice
+        .send_text(&jid("bob@localhost"), "hello")
+        .await
+        .expect("send");
+    wait_text(&mut bob1, "hello").await;
+    wait_text(&mut bob2, "hello").await;
+    let hi = bob1
+        .send_text(&jid("alice@localhost"), "hi")
+        .await
+        .expect("send");
+    wait_text(&mut alice, "hi").await;
+    wait_delivered(&mut bob1, &hi).await;
+
+    // Only the phone loses its session; the resend reaches the laptop a second time.
+    bob1.forget_session(&jid("alice@localhost"), alice.device_id())
+        .await
+        .expect("forget");
+    let id = alice
+        .send_text(&jid("bob@localhost"), "once only")
+        .await
+        .expect("send");
+    wait_text(&mut bob1, "once only").await;
+    wait_for(
+        &mut alice,
+        "the resend",
+        |e| matches!(e, Event::Resent { id: r, .. } if *r == id),
+    )
+    .await;
+    alice
+        .send_text(&jid("bob@localhost"), "marker")
+        .await
+        .expect("send");
+    let mut seen = 0;
+    loop {
+        let ev = wait_for(&mut bob2, "messages", |e| {
+            matches!(e, Event::Message { .. })
+        })
+        .await;
+        match common::text_of(&ev) {
+            Some("once only") => seen += 1,
+            Some("marker") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, 1, "the laptop shows the resent message once");
+}

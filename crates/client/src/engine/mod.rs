@@ -37,6 +37,8 @@ pub(crate) struct Engine {
     /// (sender, device, id) already asked to resend: ask once.
     asked: HashSet<(String, u32, String)>,
     next_iq: u64,
+    /// The link dropped during a step; reconnect before the next one.
+    lost: Option<String>,
 }
 
 impl Engine {
@@ -85,6 +87,7 @@ impl Engine {
             attempts: HashMap::new(),
             asked: HashSet::new(),
             next_iq: 0,
+            lost: None,
         };
         if engine.store.meta("published")?.is_none() {
             let publish = keys::initial_publish(&engine.store, &mut engine.rng)?;
@@ -120,6 +123,10 @@ impl Engine {
             self.on_error(e).await;
         }
         loop {
+            if let Some(why) = self.lost.take() {
+                self.reconnect(why).await;
+                continue;
+            }
             if let Some(el) = self.backlog.pop_front() {
                 if let Err(e) = self.on_stanza(el).await {
                     self.on_error(e).await;
@@ -154,7 +161,7 @@ impl Engine {
 
     async fn on_error(&mut self, e: ClientError) {
         match e {
-            ClientError::ConnectionLost(why) => self.reconnect(why).await,
+            ClientError::ConnectionLost(why) => self.lost = Some(why),
             other => tracing::warn!(error = %other, "client step failed"),
         }
     }
@@ -163,7 +170,7 @@ impl Engine {
         match cmd {
             Cmd::SendText { to, text, reply } => {
                 let r = self.send_text(&to.to_string(), text).await;
-                let r = self.after(r).await;
+                let r = self.after(r);
                 let _ = reply.send(r);
             }
             Cmd::Receipt {
@@ -173,7 +180,7 @@ impl Engine {
                 reply,
             } => {
                 let r = self.send_receipt(&to.to_string(), kind, ids).await;
-                let r = self.after(r).await;
+                let r = self.after(r);
                 let _ = reply.send(r);
             }
             Cmd::Conversation { peer, reply } => {
@@ -188,20 +195,28 @@ impl Engine {
             }
             Cmd::KeyStock { reply } => {
                 let r = self.key_stock().await;
-                let r = self.after(r).await;
+                let r = self.after(r);
                 let _ = reply.send(r);
             }
             Cmd::Close { .. } => {}
         }
     }
 
-    /// A command's result, reconnecting if the link dropped: the message is in the outbox
-    /// and goes out again after the reconnect, so the command itself succeeded.
-    async fn after<T>(&mut self, r: Result<T>) -> Result<T> {
+    /// A command's result; a dropped link is noted so the loop reconnects after replying.
+    fn after<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(ClientError::ConnectionLost(why)) = &r {
+            self.lost = Some(why.clone());
+        }
+        r
+    }
+
+    /// For a message already in the outbox, a dropped link is not a failure: it goes out
+    /// again after the reconnect.
+    pub(super) fn queued(&mut self, r: Result<()>) -> Result<()> {
         match r {
             Err(ClientError::ConnectionLost(why)) => {
-                self.reconnect(why.clone()).await;
-                Err(ClientError::ConnectionLost(why))
+                self.lost = Some(why);
+                Ok(())
             }
             other => other,
         }

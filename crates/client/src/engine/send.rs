@@ -54,7 +54,8 @@ impl Engine {
             sent_at_ms,
         })?;
         self.store.outbox_put(&id, to, &sealed)?;
-        self.send_payload(&id, to, &sealed).await?;
+        let sent = self.send_payload(&id, to, &sealed).await;
+        self.queued(sent)?;
         Ok(id)
     }
 
@@ -75,7 +76,8 @@ impl Engine {
         let sealed = seal_content(&content, to, &self.limits)?;
         let id = self.new_id();
         self.store.outbox_put(&id, to, &sealed)?;
-        self.send_payload(&id, to, &sealed).await
+        let sent = self.send_payload(&id, to, &sealed).await;
+        self.queued(sent)
     }
 
     /// Asks `sender`'s `device` to resend `id`: archives the session with that device,

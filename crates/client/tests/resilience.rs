@@ -101,3 +101,42 @@ async fn binding_a_device_the_hub_does_not_know_is_a_specific_error() {
     .expect("register a device");
     assert_eq!(fresh.jid.to_string(), "alice@localhost/1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_device_is_dropped_from_the_device_set_and_sending_goes_on() {
+    let mut hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob1 = hub.open("bob", "bob-phone").await;
+    let mut bob2 = hub.open("bob", "bob-old-laptop").await;
+    let old = bob2.device_id();
+    alice
+        .send_text(&jid("bob@localhost"), "to both")
+        .await
+        .expect("send");
+    wait_text(&mut bob1, "to both").await;
+    wait_text(&mut bob2, "to both").await;
+    bob2.close().await;
+
+    // Bob's laptop is retired; Alice still has a session with it and learns it is stale.
+    hub.restart_removing(Some(("bob", old))).await;
+    wait_for(&mut alice, "the reconnect", |e| {
+        matches!(e, Event::Reconnected)
+    })
+    .await;
+    wait_for(&mut bob1, "the reconnect", |e| {
+        matches!(e, Event::Reconnected)
+    })
+    .await;
+    let id = alice
+        .send_text(&jid("bob@localhost"), "only the phone now")
+        .await
+        .expect("send");
+    wait_text(&mut bob1, "only the phone now").await;
+    wait_for(
+        &mut alice,
+        "the hub's ack",
+        |e| matches!(e, Event::Sent { id: s } if *s == id),
+    )
+    .await;
+    wait_delivered(&mut alice, &id).await;
+}

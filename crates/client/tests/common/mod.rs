@@ -84,9 +84,26 @@ impl TestHub {
     /// Stops the hub (clients lose their connection) and starts it again on the same
     /// addresses with the same data.
     pub async fn restart(&mut self) {
+        self.restart_removing(None).await
+    }
+
+    /// Like [`restart`](Self::restart), removing `account`'s `device` while the hub is down
+    /// (as an operator or the user would retire a lost phone).
+    pub async fn restart_removing(&mut self, device: Option<(&str, u32)>) {
         self.trigger.trigger();
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(T, task).await;
+        }
+        if let Some((account, id)) = device {
+            let data = self.dir.path().join("hub");
+            let config = portico_hub::config::Config::load(None, self.env.clone(), Some(&data))
+                .expect("hub config");
+            let store = portico_hub::server::open_store(&config).expect("hub store");
+            let removed = portico_hub::store::Store::remove_device(&store, account, id)
+                .await
+                .expect("remove device");
+            assert!(removed, "{account}/{id} existed");
+            store.close();
         }
         let mut vars = self.env.clone();
         vars.push((

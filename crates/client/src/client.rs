@@ -172,6 +172,17 @@ pub(crate) enum Cmd {
     KeyStock {
         reply: Reply<(u32, u32)>,
     },
+    SafetyNumber {
+        peer: Jid,
+        device: u32,
+        reply: Reply<Option<String>>,
+    },
+    Verify {
+        peer: Jid,
+        device: u32,
+        verified: bool,
+        reply: Reply<()>,
+    },
     Close {
         reply: oneshot::Sender<()>,
     },
@@ -295,6 +306,33 @@ impl Client {
     /// This device's one-time prekeys left on the hub: (EC, Kyber).
     pub async fn key_stock(&self) -> Result<(u32, u32)> {
         self.call(|reply| Cmd::KeyStock { reply }).await
+    }
+
+    /// The 60-digit safety number of this device and `peer`'s `device` (Signal's
+    /// displayable fingerprint, both sides see the same digits), once their identity is
+    /// known; compare it out of band, then call [`Client::set_verified`].
+    pub async fn safety_number(&self, peer: &Jid, device: u32) -> Result<Option<String>> {
+        let peer = peer.to_bare();
+        self.call(|reply| Cmd::SafetyNumber {
+            peer,
+            device,
+            reply,
+        })
+        .await
+    }
+
+    /// Records that the user verified (or un-verified) `peer`'s `device`. A verified
+    /// device's identity key may not change silently: messages under a new key are refused
+    /// until the user verifies again.
+    pub async fn set_verified(&self, peer: &Jid, device: u32, verified: bool) -> Result<()> {
+        let peer = peer.to_bare();
+        self.call(|reply| Cmd::Verify {
+            peer,
+            device,
+            verified,
+            reply,
+        })
+        .await
     }
 
     /// The next event; `None` once the client has stopped.

@@ -320,3 +320,38 @@ async fn a_resent_message_is_shown_once_on_devices_that_already_had_it() {
     }
     assert_eq!(seen, 1, "the laptop shows the resent message once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_compute_the_same_safety_number() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob = hub.open("bob", "bob").await;
+    let (alice_jid, bob_jid) = (jid("alice@localhost"), jid("bob@localhost"));
+    assert_eq!(
+        alice.safety_number(&bob_jid, 1).await.expect("ask"),
+        None,
+        "unknown before any key exchange"
+    );
+    alice.send_text(&bob_jid, "hi").await.expect("send");
+    wait_text(&mut bob, "hi").await;
+    let id = bob.send_text(&alice_jid, "hey").await.expect("send");
+    wait_text(&mut alice, "hey").await;
+    wait_delivered(&mut bob, &id).await;
+    let a = alice
+        .safety_number(&bob_jid, bob.device_id())
+        .await
+        .expect("ask")
+        .expect("known");
+    let b = bob
+        .safety_number(&alice_jid, alice.device_id())
+        .await
+        .expect("ask")
+        .expect("known");
+    assert_eq!(a.len(), 60);
+    assert!(a.bytes().all(|c| c.is_ascii_digit()));
+    assert_eq!(a, b);
+    alice
+        .set_verified(&bob_jid, bob.device_id(), true)
+        .await
+        .expect("verify");
+}

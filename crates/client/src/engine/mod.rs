@@ -198,6 +198,21 @@ impl Engine {
                 let r = self.after(r);
                 let _ = reply.send(r);
             }
+            Cmd::SafetyNumber {
+                peer,
+                device,
+                reply,
+            } => {
+                let _ = reply.send(self.safety_number(&peer.to_string(), device));
+            }
+            Cmd::Verify {
+                peer,
+                device,
+                verified,
+                reply,
+            } => {
+                let _ = reply.send(self.store.set_verified(&peer.to_string(), device, verified));
+            }
             Cmd::Close { .. } => {}
         }
     }
@@ -245,6 +260,29 @@ impl Engine {
         if let Err(e) = self.resend_unacked().await {
             tracing::warn!(error = %e, "resending after reconnect failed");
         }
+    }
+
+    fn safety_number(&self, peer: &str, device: u32) -> Result<Option<String>> {
+        use portico_signal::IdentityKeyStore as _;
+        let view = self.store.signal();
+        let theirs = view.get_identity(&portico_signal::ProtocolAddress::new(peer, device));
+        let Some(theirs) = self.signal_result(&view, theirs)? else {
+            return Ok(None);
+        };
+        let ours = self
+            .store
+            .identity()?
+            .ok_or_else(|| ClientError::CorruptDatabase("no identity key".into()))?;
+        let fp = portico_signal::fingerprint::Fingerprint::new(
+            2,
+            portico_signal::fingerprint::DEFAULT_ITERATIONS,
+            self.me.as_bytes(),
+            ours.identity_key(),
+            peer.as_bytes(),
+            &theirs,
+        )
+        .map_err(|e| ClientError::CorruptDatabase(e.to_string()))?;
+        Ok(Some(fp.displayable.to_string()))
     }
 
     /// Sends an IQ and waits for its answer; other stanzas meanwhile go to the backlog.

@@ -64,6 +64,15 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    c.bench_function("parse e2ee message to Element (framing, no typing)", |b| {
+        b.iter(|| {
+            parser.feed(black_box(&bytes));
+            let Ok(Some(Event::Stanza(el))) = parser.next_event() else {
+                panic!("stanza")
+            };
+            black_box(el)
+        })
+    });
     c.bench_function(
         "parse e2ee message to Element (no framing, no typing)",
         |b| b.iter(|| black_box(Element::from_bytes(black_box(&bytes)).expect("element"))),

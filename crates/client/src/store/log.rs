@@ -244,3 +244,58 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("c.db")).expect("open");
+        (dir, s)
+    }
+
+    #[test]
+    fn outgoing_status_only_rises() {
+        let (_d, s) = store();
+        s.log_message(&LoggedMessage {
+            conversation: "bob@d".into(),
+            id: "m1".into(),
+            direction: Direction::Outgoing,
+            sender: "alice@d".into(),
+            body: "hi".into(),
+            status: Status::Sending,
+            sent_at_ms: 1,
+        })
+        .expect("log");
+        assert!(s.raise_status("m1", Status::SentToHub).expect("raise"));
+        assert!(s.raise_status("m1", Status::Read).expect("raise"));
+        assert!(!s.raise_status("m1", Status::Delivered).expect("raise"));
+        assert!(!s.raise_status("unknown", Status::Read).expect("raise"));
+        let log = s.conversation("bob@d").expect("log");
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].status, Status::Read);
+    }
+
+    #[test]
+    fn seen_ids_are_seen_once_and_outbox_rows_leave_when_acked_and_old() {
+        let (_d, s) = store();
+        assert!(s.mark_seen("bob@d", 2, "m1").expect("seen"));
+        assert!(!s.mark_seen("bob@d", 2, "m1").expect("seen"));
+        assert!(s.was_seen("bob@d", 2, "m1").expect("seen"));
+        assert!(!s.was_seen("bob@d", 3, "m1").expect("seen"));
+
+        s.outbox_put("m9", "bob@d", b"sealed").expect("put");
+        assert_eq!(s.outbox_unacked().expect("unacked"), ["m9"]);
+        s.outbox_acked("m9").expect("ack");
+        assert!(s.outbox_unacked().expect("unacked").is_empty());
+        assert!(
+            s.outbox_get("m9").expect("get").is_some(),
+            "kept for resends"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        s.prune(0, 0).expect("prune");
+        assert!(s.outbox_get("m9").expect("get").is_none());
+        assert!(!s.was_seen("bob@d", 2, "m1").expect("seen"));
+    }
+}

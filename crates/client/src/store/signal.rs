@@ -213,3 +213,88 @@ impl SessionStore for SignalStore<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use portico_signal::{KemKeyType, KyberPreKeyRecord};
+    use rand::SeedableRng as _;
+
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn sessions_and_keys_survive_a_reopen_and_kyber_last_resort_stays() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.db");
+        let mut rng = rand::rngs::StdRng::from_os_rng();
+        let id = IdentityKeyPair::generate(&mut rng);
+        let addr = ProtocolAddress::new("bob@d", 2);
+        {
+            let s = Store::open(&path).expect("open");
+            s.set_identity(&id, 7).expect("identity");
+            let mut v = s.signal();
+            v.store_session(&addr, &SessionRecord::new_fresh())
+                .expect("store");
+            let one = KyberPreKeyRecord::generate(KemKeyType::Kyber1024, 1, 0, &id, &mut rng);
+            let last = KyberPreKeyRecord::generate(KemKeyType::Kyber1024, 2, 0, &id, &mut rng);
+            v.save_kyber(&one, false).expect("save");
+            v.save_kyber(&last, true).expect("save");
+        }
+        let s = Store::open(&path).expect("reopen");
+        let mut v = s.signal();
+        assert!(v.load_session(&addr).expect("load").is_some());
+        assert_eq!(v.local_registration_id().expect("reg"), 7);
+        assert_eq!(
+            v.identity_key_pair().expect("id").identity_key(),
+            id.identity_key()
+        );
+        v.mark_kyber_pre_key_used(1).expect("used");
+        v.mark_kyber_pre_key_used(2).expect("used");
+        assert!(
+            v.get_kyber_pre_key(1).expect("get").is_none(),
+            "one-time goes"
+        );
+        assert!(
+            v.get_kyber_pre_key(2).expect("get").is_some(),
+            "last resort stays"
+        );
+    }
+
+    #[test]
+    fn identities_are_trusted_on_first_use_and_a_verified_one_may_not_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("c.db")).expect("open");
+        let mut rng = rand::rngs::StdRng::from_os_rng();
+        let first = *IdentityKeyPair::generate(&mut rng).identity_key();
+        let second = *IdentityKeyPair::generate(&mut rng).identity_key();
+        let addr = ProtocolAddress::new("bob@d", 1);
+        let mut v = s.signal();
+        let dir_recv = TrustDirection::Receiving;
+        assert!(
+            v.is_trusted_identity(&addr, &first, dir_recv)
+                .expect("trust")
+        );
+        assert_eq!(
+            v.save_identity(&addr, &first).expect("save"),
+            IdentityChange::NewOrUnchanged
+        );
+        // Unverified: a new key is accepted and reported as a replacement.
+        assert!(
+            v.is_trusted_identity(&addr, &second, dir_recv)
+                .expect("trust")
+        );
+        assert_eq!(
+            v.save_identity(&addr, &second).expect("save"),
+            IdentityChange::ReplacedExisting
+        );
+        s.set_verified("bob@d", 1, true).expect("verify");
+        assert!(
+            !v.is_trusted_identity(&addr, &first, dir_recv)
+                .expect("trust")
+        );
+        assert!(
+            v.is_trusted_identity(&addr, &second, dir_recv)
+                .expect("trust")
+        );
+    }
+}

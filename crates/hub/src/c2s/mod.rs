@@ -2,10 +2,13 @@
 //! registry of online devices ([`Router`]), and the per-connection session task.
 //!
 //! - [`conn`]: bytes ↔ events and elements for one connection.
-//! - `session`: stream negotiation (STARTTLS, SASL, bind) and the bound session loop.
-//! - `routing`: e2ee messages (device-set check, durable queueing, ack, delivery).
+//! - `session`: stream negotiation (STARTTLS, stream headers, bind) and the shared helpers.
+//! - `auth`: SASL (SCRAM-SHA-256, PLAIN) and in-band registration.
+//! - `bound`: the bound session loop; `resume`: XEP-0198.
+//! - `route`: e2ee messages (device-set check, durable queueing, ack, delivery).
 //! - `keys`: the key directory IQs.
 
+mod auth;
 mod bound;
 pub mod conn;
 mod keys;

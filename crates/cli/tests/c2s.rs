@@ -709,3 +709,82 @@ async fn delivery_acks_do_not_count_against_the_rate_limit() {
         "bob was rate-limited for acknowledging"
     );
 }
+
+/// Reads what the hub sends on a plain TCP connection until it closes (or 10 s pass).
+async fn read_all_plain(mut tcp: tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(T, tcp.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn connection_login_device_and_attribute_limits_name_themselves() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = hub_with_users(
+        dir.path(),
+        &[
+            ("PORTICO_MAX_DEVICES", "1"),
+            ("PORTICO_LIMITS_MAX_CONNECTIONS", "2"),
+            ("PORTICO_LIMITS_LOGIN_TIMEOUT_SECS", "1"),
+            ("PORTICO_LIMITS_MAX_ATTRIBUTES", "8"),
+        ],
+    );
+    let pw = "password-of-{user}";
+
+    // Login timeout: a client that says nothing is closed, naming the setting.
+    let silent = tokio::net::TcpStream::connect(hub.starttls)
+        .await
+        .expect("connect");
+    let text = read_all_plain(silent).await;
+    assert!(
+        text.contains("connection-timeout") && text.contains("login_timeout_secs"),
+        "{text}"
+    );
+
+    // Device cap: the account may have one device.
+    let mut first = Client::connect(&login(&hub, "alice", pw))
+        .await
+        .expect("first device");
+    match Client::connect(&login(&hub, "alice", pw)).await {
+        Err(ClientError::Bind(text)) => {
+            assert!(
+                text.contains("resource-constraint") && text.contains("max_devices"),
+                "{text}"
+            )
+        }
+        other => panic!("second device accepted: {:?}", other.map(|c| c.jid)),
+    }
+
+    // Too many attributes on one element.
+    let attrs: String = (0..9).map(|i| format!(" a{i}='x'")).collect();
+    first.queue_raw(
+        format!("<iq type='get' id='x'><ping xmlns='urn:xmpp:ping'{attrs}/></iq>").as_bytes(),
+    );
+    first.flush().await.expect("send");
+    let el = expect(&mut first, T, "stream error", |e| e.is("error", ns::STREAM)).await;
+    let (_, text) = stream_error(&el).expect("stream error");
+    assert!(
+        text.contains('8') && text.to_lowercase().contains("attribute"),
+        "{text}"
+    );
+
+    // Connection cap: two sessions are open (bob below and one more); the third is refused.
+    let _bob = Client::connect(&login(&hub, "bob", pw)).await.expect("bob");
+    let _held = tokio::net::TcpStream::connect(hub.starttls)
+        .await
+        .expect("connect");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = tokio::net::TcpStream::connect(hub.starttls)
+        .await
+        .expect("connect");
+    let _ = third
+        .write_all(b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>")
+        .await;
+    let text = read_all_plain(third).await;
+    assert!(
+        text.contains("resource-constraint") && text.contains("max_connections"),
+        "{text}"
+    );
+}

@@ -6,8 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use portico_signal::{
     CiphertextMessage, CiphertextMessageType, IdentityKeyPair, KemPublicKey, KyberPreKeyRecord,
-    PreKeyRecord, PreKeySignalMessage, PublicKey, SessionRecord, SignalMessage,
-    SignedPreKeyRecord,
+    PreKeyRecord, PreKeySignalMessage, PublicKey, SessionRecord, SignalMessage, SignedPreKeyRecord,
 };
 
 fuzz_target!(|data: &[u8]| {

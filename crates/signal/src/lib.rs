@@ -18,7 +18,15 @@
 //!   [`message_decrypt`] (or [`message_decrypt_signal`] / [`message_decrypt_prekey`]).
 //!   Wire bytes: [`CiphertextMessage::serialize`] and [`CiphertextMessage::deserialize`]
 //!   with the [`CiphertextMessageType`] (2 = Whisper, 3 = PreKey).
-//! - Errors: [`SignalError`], one variant per cause; limits live in [`consts`].
+//! - Errors: [`SignalError`], one variant per cause; limits live in [`consts`] and can be
+//!   changed per call with [`Limits`] ([`message_encrypt_with_limits`],
+//!   [`message_decrypt_with_limits`]).
+//! - Records: [`SessionRecord`], the prekey records and [`IdentityKeyPair`] serialize in
+//!   libsignal 0.72.1's `storage.proto` layouts, byte for byte (see
+//!   `tests/libsignal_snapshot.rs`), so stores written by libsignal load here.
+//! - Policy note: a bundle without a Kyber prekey gives an X3DH (version 3) session, as in
+//!   libsignal 0.72.1; callers that require post-quantum sessions check
+//!   [`PreKeyBundle::kyber_pre_key`] before [`process_prekey_bundle`].
 //!
 //! ```
 //! use std::time::SystemTime;

@@ -169,3 +169,78 @@ fn simultaneous_initiation_converges() {
     let last = alice.encrypt(&b, b"settled").expect("encrypt");
     assert_eq!(last.message_type(), CiphertextMessageType::Whisper);
 }
+
+#[test]
+fn archived_states_are_capped() {
+    use portico_signal::consts::ARCHIVED_STATES_MAX_LENGTH;
+    let mut r = rng(6);
+    let mut alice = Party::new("alice", &mut r);
+    let mut bob = Party::new("bob", &mut r);
+    let b = bob.address.clone();
+    let bundle = bob.bundle(None, true, &mut r);
+    for _ in 0..ARCHIVED_STATES_MAX_LENGTH + 5 {
+        alice.process_bundle(&b, &bundle, &mut r).expect("bundle");
+    }
+    let record = alice
+        .store
+        .session_store
+        .load_session(&b)
+        .expect("load")
+        .expect("present");
+    assert!(record.has_current_session());
+    assert_eq!(
+        record.previous_session_states().count(),
+        ARCHIVED_STATES_MAX_LENGTH
+    );
+}
+
+#[test]
+fn one_time_kyber_prekey_is_consumed_and_last_resort_kept() {
+    use portico_signal::{
+        KemKeyType, KyberBundleEntry, KyberPreKeyRecord, KyberPreKeyStore, SignalError,
+    };
+    let mut r = rng(7);
+    let mut alice = Party::new("alice", &mut r);
+    let mut carol = Party::new("carol", &mut r);
+    let mut bob = Party::new("bob", &mut r);
+    let b = bob.address.clone();
+    let mut bundle = bob.bundle(None, true, &mut r);
+    // Replace the last-resort key with a one-time Kyber prekey.
+    let one_time = KyberPreKeyRecord::generate(KemKeyType::Kyber1024, 50, 0, &bob.identity, &mut r);
+    bob.store
+        .kyber_pre_key_store
+        .save_kyber_pre_key(50, &one_time)
+        .expect("mem");
+    bundle.kyber_pre_key = Some(KyberBundleEntry {
+        id: 50,
+        public_key: one_time.public_key().clone(),
+        signature: one_time.signature().to_vec(),
+    });
+    alice.process_bundle(&b, &bundle, &mut r).expect("bundle");
+    carol.process_bundle(&b, &bundle, &mut r).expect("bundle");
+    let m = alice.encrypt(&b, b"uses it").expect("encrypt");
+    assert_eq!(
+        bob.decrypt(&alice.address.clone(), &m, &mut r)
+            .expect("decrypt"),
+        b"uses it"
+    );
+    assert!(
+        bob.store
+            .kyber_pre_key_store
+            .get_kyber_pre_key(50)
+            .expect("mem")
+            .is_none()
+    );
+    assert!(
+        bob.store
+            .kyber_pre_key_store
+            .get_kyber_pre_key(9)
+            .expect("mem")
+            .is_some()
+    );
+    let m = carol.encrypt(&b, b"too late").expect("encrypt");
+    assert_eq!(
+        bob.decrypt(&carol.address.clone(), &m, &mut r),
+        Err(SignalError::InvalidKyberPreKeyId(50))
+    );
+}

@@ -137,6 +137,24 @@ pub enum Event {
     },
     /// The connection is back; unacknowledged messages were sent again.
     Reconnected,
+    /// A device's identity key changed (a reinstall, or someone else): its safety number
+    /// is new and should be compared again.
+    IdentityChanged {
+        /// The account.
+        jid: Jid,
+        /// The device.
+        device: u32,
+    },
+    /// A message came under an identity key that differs from the one the user verified;
+    /// it was refused. Compare the new safety number, then verify again.
+    IdentityUntrusted {
+        /// The account.
+        jid: Jid,
+        /// The device.
+        device: u32,
+        /// The refused message's id.
+        id: String,
+    },
     /// The hub reported a low one-time prekey stock and new prekeys were uploaded.
     KeysRefilled {
         /// One-time EC prekeys uploaded.

@@ -139,8 +139,14 @@ fn bad_bundle(jid: &str, device: u32, e: portico_signal::SignalError) -> ClientE
     }
 }
 
-/// Starts a session with `jid`'s device from its fetched bundle.
-pub(crate) fn process_bundle(store: &Store, jid: &str, b: &Bundle, rng: &mut StdRng) -> Result<()> {
+/// Starts a session with `jid`'s device from its fetched bundle; returns the devices whose
+/// identity key this replaced.
+pub(crate) fn process_bundle(
+    store: &Store,
+    jid: &str,
+    b: &Bundle,
+    rng: &mut StdRng,
+) -> Result<Vec<(String, u32)>> {
     let pk = |bytes: &[u8]| PublicKey::deserialize(bytes).map_err(|e| bad_bundle(jid, b.device, e));
     let bundle = PreKeyBundle {
         registration_id: b.registration_id,
@@ -177,5 +183,6 @@ pub(crate) fn process_bundle(store: &Store, jid: &str, b: &Bundle, rng: &mut Std
             Some(db) => ClientError::Database(db),
             None => ClientError::Signal(e),
         },
-    )
+    )?;
+    Ok(identities.take_replaced())
 }

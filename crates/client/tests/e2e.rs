@@ -355,3 +355,58 @@ async fn both_sides_compute_the_same_safety_number() {
         .await
         .expect("verify");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reinstalled_device_gets_a_new_safety_number_and_the_conversation_recovers() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let bob = hub.open("bob", "bob").await;
+    let bob_device = bob.device_id();
+    alice
+        .send_text(&jid("bob@localhost"), "first")
+        .await
+        .expect("send");
+    let mut bob = bob;
+    wait_text(&mut bob, "first").await;
+    let before = alice
+        .safety_number(&jid("bob@localhost"), bob_device)
+        .await
+        .expect("ask")
+        .expect("known");
+    bob.close().await;
+
+    // Bob reinstalls: a fresh database (new identity key) bound to the same device.
+    let fresh = hub.db("bob-reinstalled");
+    {
+        let db = rusqlite::Connection::open(&fresh).expect("db");
+        db.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            .expect("schema");
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('device_id', ?1), ('account', ?2)",
+            rusqlite::params![bob_device.to_be_bytes().to_vec(), b"bob@localhost".to_vec()],
+        )
+        .expect("device id");
+    }
+    let mut bob = common::open_at(hub.config("bob"), &fresh).await;
+    assert_eq!(bob.device_id(), bob_device);
+
+    // Alice still encrypts to the old session: Bob cannot read it, asks, and gets it.
+    let id = alice
+        .send_text(&jid("bob@localhost"), "are you new?")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "are you new?").await;
+    wait_for(
+        &mut alice,
+        "the identity change",
+        |e| matches!(e, Event::IdentityChanged { device, .. } if *device == bob_device),
+    )
+    .await;
+    wait_delivered(&mut alice, &id).await;
+    let after = alice
+        .safety_number(&jid("bob@localhost"), bob_device)
+        .await
+        .expect("ask")
+        .expect("known");
+    assert_ne!(before, after, "a new key, a new safety number");
+}

@@ -134,6 +134,15 @@ impl Engine {
             Err(ClientError::Signal(SignalError::DuplicatedMessage { .. })) => {
                 self.ack_hub(&origin)
             }
+            Err(ClientError::Signal(SignalError::UntrustedIdentity(_))) => {
+                self.ack_hub(&origin)?;
+                self.emit(Event::IdentityUntrusted {
+                    jid: from.to_bare(),
+                    device,
+                    id: origin.id.clone(),
+                });
+                Ok(())
+            }
             Err(ClientError::Signal(e)) => {
                 tracing::info!(error = %e, device, "a message did not decrypt; asking for a resend");
                 self.ack_hub(&origin)?;
@@ -171,12 +180,22 @@ impl Engine {
             &mut kyber,
             &mut self.rng,
         );
+        let replaced = identities.take_replaced();
+        self.identity_changes(replaced);
         r.map_err(|e| {
             let db = [&sessions, &identities, &prekeys, &signed, &kyber]
                 .into_iter()
                 .find_map(|v| v.take_error());
             db.map_or(ClientError::Signal(e), ClientError::Database)
         })
+    }
+
+    pub(super) fn identity_changes(&self, replaced: Vec<(String, u32)>) {
+        for (jid, device) in replaced {
+            if let Ok(jid) = Jid::parse(&jid) {
+                self.emit(Event::IdentityChanged { jid, device });
+            }
+        }
     }
 
     async fn on_plain(&mut self, origin: Origin, opened: Result<Plain>) -> Result<()> {

@@ -159,8 +159,11 @@ impl Engine {
             detail: e.to_string(),
         })?;
         for b in &bundles.bundles {
-            if let Err(e) = keys::process_bundle(&self.store, jid, b, &mut self.rng) {
-                tracing::warn!(error = %e, device = b.device, "skipping a device's bundle");
+            match keys::process_bundle(&self.store, jid, b, &mut self.rng) {
+                Ok(replaced) => self.identity_changes(replaced),
+                Err(e) => {
+                    tracing::warn!(error = %e, device = b.device, "skipping a device's bundle")
+                }
             }
         }
         Ok(())
@@ -182,6 +185,7 @@ impl Engine {
             &mut identities,
             SystemTime::now(),
         );
+        self.identity_changes(identities.take_replaced());
         let m = match r {
             Ok(m) => m,
             Err(e) => {

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 pub struct SignalStore<'a> {
     db: &'a Connection,
     error: RefCell<Option<rusqlite::Error>>,
+    replaced: RefCell<Vec<(String, u32)>>,
 }
 
 type SResult<T> = Result<T, SignalError>;
@@ -33,7 +34,14 @@ impl<'a> SignalStore<'a> {
         SignalStore {
             db,
             error: RefCell::new(None),
+            replaced: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Devices whose stored identity key was replaced by a different one through this view
+    /// (their safety number changed).
+    pub fn take_replaced(&self) -> Vec<(String, u32)> {
+        std::mem::take(&mut *self.replaced.borrow_mut())
     }
 
     /// The database error behind the last generic "local store" failure, if any.
@@ -106,6 +114,9 @@ impl IdentityKeyStore for SignalStore<'_> {
             ],
         )?;
         Ok(if old.is_some() {
+            self.replaced
+                .borrow_mut()
+                .push((address.name().to_owned(), address.device_id()));
             IdentityChange::ReplacedExisting
         } else {
             IdentityChange::NewOrUnchanged

@@ -377,16 +377,7 @@ async fn a_reinstalled_device_gets_a_new_safety_number_and_the_conversation_reco
 
     // Bob reinstalls: a fresh database (new identity key) bound to the same device.
     let fresh = hub.db("bob-reinstalled");
-    {
-        let db = rusqlite::Connection::open(&fresh).expect("db");
-        db.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-            .expect("schema");
-        db.execute(
-            "INSERT INTO meta (key, value) VALUES ('device_id', ?1), ('account', ?2)",
-            rusqlite::params![bob_device.to_be_bytes().to_vec(), b"bob@localhost".to_vec()],
-        )
-        .expect("device id");
-    }
+    common::bind_fresh_database_to(&fresh, "bob@localhost", bob_device);
     let mut bob = common::open_at(hub.config("bob"), &fresh).await;
     assert_eq!(bob.device_id(), bob_device);
 
@@ -409,4 +400,42 @@ async fn a_reinstalled_device_gets_a_new_safety_number_and_the_conversation_reco
         .expect("ask")
         .expect("known");
     assert_ne!(before, after, "a new key, a new safety number");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_device_whose_key_changes_is_refused_until_unverified() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob = hub.open("bob", "bob").await;
+    let bob_jid = jid("bob@localhost");
+    let bob_device = bob.device_id();
+    alice.send_text(&bob_jid, "first").await.expect("send");
+    wait_text(&mut bob, "first").await;
+    alice
+        .set_verified(&bob_jid, bob_device, true)
+        .await
+        .expect("verify");
+    bob.close().await;
+    let fresh = hub.db("bob-reinstalled");
+    common::bind_fresh_database_to(&fresh, "bob@localhost", bob_device);
+    let mut bob = common::open_at(hub.config("bob"), &fresh).await;
+
+    // Bob's resend request comes under his new key: Alice's client refuses it and says so.
+    alice.send_text(&bob_jid, "secret").await.expect("send");
+    wait_for(
+        &mut alice,
+        "the refusal",
+        |e| matches!(e, Event::IdentityUntrusted { device, .. } if *device == bob_device),
+    )
+    .await;
+    // Alice compares the new safety number and accepts it; the conversation goes on.
+    alice
+        .set_verified(&bob_jid, bob_device, false)
+        .await
+        .expect("unverify");
+    alice
+        .send_text(&bob_jid, "welcome back")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "welcome back").await;
 }

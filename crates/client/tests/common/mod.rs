@@ -218,3 +218,16 @@ pub async fn wait_delivered(client: &mut Client, id: &str) {
     )
     .await;
 }
+
+/// Prepares a database at `path` that binds `account`'s existing `device` with a new
+/// identity (as a reinstalled app that kept its device id would).
+pub fn bind_fresh_database_to(path: &Path, account: &str, device: u32) {
+    let db = rusqlite::Connection::open(path).expect("db");
+    db.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        .expect("schema");
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('device_id', ?1), ('account', ?2)",
+        rusqlite::params![device.to_be_bytes().to_vec(), account.as_bytes().to_vec()],
+    )
+    .expect("device id");
+}

@@ -136,7 +136,10 @@ pub enum Event {
         reason: String,
     },
     /// The connection is back; unacknowledged messages were sent again.
-    Reconnected,
+    Reconnected {
+        /// Whether the hub resumed the earlier stream (XEP-0198) instead of binding anew.
+        resumed: bool,
+    },
     /// A device's identity key changed (a reinstall, or someone else): its safety number
     /// is new and should be compared again.
     IdentityChanged {
@@ -201,6 +204,7 @@ pub(crate) enum Cmd {
         verified: bool,
         reply: Reply<()>,
     },
+    DropLink,
     Close {
         reply: oneshot::Sender<()>,
     },
@@ -351,6 +355,13 @@ impl Client {
             reply,
         })
         .await
+    }
+
+    /// Cuts the TCP connection without closing the XMPP stream, as a lost network would;
+    /// the client then reconnects and resumes. For tests and demonstrations.
+    #[doc(hidden)]
+    pub fn simulate_network_loss(&self) {
+        let _ = self.cmds.send(Cmd::DropLink);
     }
 
     /// The next event; `None` once the client has stopped.

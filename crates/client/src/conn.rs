@@ -80,6 +80,7 @@ pub enum Incoming {
 enum Out {
     Bytes(Vec<u8>),
     Close,
+    Abort,
 }
 
 /// A logged-in, bound stream to the hub.
@@ -348,6 +349,12 @@ impl Connection {
         self.handled.load(Ordering::Relaxed)
     }
 
+    /// Drops the TCP connection without closing the stream (the hub keeps the session
+    /// resumable), as a lost network would.
+    pub fn abort(&self) {
+        let _ = self.out.send(Out::Abort);
+    }
+
     /// Closes the stream politely.
     pub fn close(&self) {
         let _ = self.out.send(Out::Close);
@@ -378,6 +385,10 @@ async fn write_loop(
         let bytes = tokio::select! {
             out = rx.recv() => match out {
                 Some(Out::Bytes(b)) => b,
+                Some(Out::Abort) => {
+                    let _ = writer.shutdown().await;
+                    return;
+                }
                 Some(Out::Close) | None => {
                     let _ = writer.write_all(STREAM_END).await;
                     let _ = writer.shutdown().await;

@@ -63,7 +63,10 @@ async fn clients_reconnect_after_the_hub_restarts_and_messages_flow_again() {
             matches!(e, Event::Disconnected { .. })
         })
         .await;
-        wait_for(c, "the reconnect", |e| matches!(e, Event::Reconnected)).await;
+        wait_for(c, "the reconnect", |e| {
+            matches!(e, Event::Reconnected { .. })
+        })
+        .await;
     }
     let id = alice
         .send_text(&jid("bob@localhost"), "after the restart")
@@ -120,11 +123,11 @@ async fn a_removed_device_is_dropped_from_the_device_set_and_sending_goes_on() {
     // Bob's laptop is retired; Alice still has a session with it and learns it is stale.
     hub.restart_removing(Some(("bob", old))).await;
     wait_for(&mut alice, "the reconnect", |e| {
-        matches!(e, Event::Reconnected)
+        matches!(e, Event::Reconnected { .. })
     })
     .await;
     wait_for(&mut bob1, "the reconnect", |e| {
-        matches!(e, Event::Reconnected)
+        matches!(e, Event::Reconnected { .. })
     })
     .await;
     let id = alice
@@ -138,5 +141,30 @@ async fn a_removed_device_is_dropped_from_the_device_set_and_sending_goes_on() {
         |e| matches!(e, Event::Sent { id: s } if *s == id),
     )
     .await;
+    wait_delivered(&mut alice, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_link_is_resumed_and_nothing_is_lost() {
+    let hub = TestHub::start(&["alice", "bob"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob = hub.open("bob", "bob").await;
+    alice
+        .send_text(&jid("bob@localhost"), "before")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "before").await;
+
+    bob.simulate_network_loss();
+    let back = wait_for(&mut bob, "the reconnect", |e| {
+        matches!(e, Event::Reconnected { .. })
+    })
+    .await;
+    assert_eq!(back, Event::Reconnected { resumed: true });
+    let id = alice
+        .send_text(&jid("bob@localhost"), "after")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "after").await;
     wait_delivered(&mut alice, &id).await;
 }

@@ -213,6 +213,7 @@ impl Engine {
             } => {
                 let _ = reply.send(self.store.set_verified(&peer.to_string(), device, verified));
             }
+            Cmd::DropLink => self.conn.abort(),
             Cmd::Close { .. } => {}
         }
     }
@@ -256,7 +257,8 @@ impl Engine {
                 }
             }
         }
-        self.emit(Event::Reconnected);
+        let resumed = self.conn.resumed;
+        self.emit(Event::Reconnected { resumed });
         if let Err(e) = self.resend_unacked().await {
             tracing::warn!(error = %e, "resending after reconnect failed");
         }

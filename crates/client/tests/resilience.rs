@@ -63,10 +63,15 @@ async fn clients_reconnect_after_the_hub_restarts_and_messages_flow_again() {
             matches!(e, Event::Disconnected { .. })
         })
         .await;
-        wait_for(c, "the reconnect", |e| {
+        let back = wait_for(c, "the reconnect", |e| {
             matches!(e, Event::Reconnected { .. })
         })
         .await;
+        assert_eq!(
+            back,
+            Event::Reconnected { resumed: false },
+            "a restarted hub forgot the stream; the client bound its device again"
+        );
     }
     let id = alice
         .send_text(&jid("bob@localhost"), "after the restart")

@@ -260,11 +260,23 @@ async fn login_errors_are_specific_and_starttls_works() {
         other => panic!("expected a pin mismatch, got {other}"),
     }
 
+    let mut missing_ca = hub.config("alice");
+    missing_ca.trust = Trust::CaBundle(hub.dir.path().join("no-such.pem"));
+    let err = portico_client::Client::open(missing_ca, &hub.db("y2"))
+        .await
+        .expect_err("no CA file");
+    assert!(matches!(err, ClientError::CaBundle { .. }), "{err}");
+
+    // A CA bundle holding the hub's certificate works too (the name must match).
+    let mut with_ca = hub.config("alice");
+    with_ca.trust = Trust::CaBundle(hub.dir.path().join("hub").join("tls-cert.pem"));
+    common::open_at(with_ca, &hub.db("ca")).await.close().await;
+
     let mut starttls = hub.config("alice");
     starttls.transport = Transport::StartTls;
     starttls.addr = hub.starttls.to_string();
     let client = common::open_at(starttls, &hub.db("z")).await;
-    assert_eq!(client.device_id(), 1);
+    assert_eq!(client.device_id(), 2, "a second device of alice");
     client.close().await;
 }
 

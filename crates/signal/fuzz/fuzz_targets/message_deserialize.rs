@@ -4,6 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use portico_signal::fingerprint::ScannableFingerprint;
+use portico_signal::sender_keys::{SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord};
 use portico_signal::{
     CiphertextMessage, CiphertextMessageType, IdentityKeyPair, KemPublicKey, KyberPreKeyRecord,
     PreKeyRecord, PreKeySignalMessage, PublicKey, SessionRecord, SignalMessage, SignedPreKeyRecord,
@@ -32,4 +34,12 @@ fuzz_target!(|data: &[u8]| {
         let again = SessionRecord::deserialize(&bytes).expect("own serialization parses");
         assert_eq!(again.serialize().as_slice(), bytes.as_slice());
     }
+    let _ = SenderKeyMessage::deserialize(data);
+    let _ = SenderKeyDistributionMessage::deserialize(data);
+    if let Ok(record) = SenderKeyRecord::deserialize(data) {
+        let bytes = record.serialize();
+        let again = SenderKeyRecord::deserialize(&bytes).expect("own serialization parses");
+        assert_eq!(again.serialize().as_slice(), bytes.as_slice());
+    }
+    let _ = ScannableFingerprint::from_bytes(data);
 });

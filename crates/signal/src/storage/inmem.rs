@@ -7,6 +7,7 @@ use crate::address::ProtocolAddress;
 use crate::error::Result;
 use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::records::{KyberPreKeyRecord, PreKeyRecord, SignedPreKeyRecord};
+use crate::sender_keys::InMemSenderKeyStore;
 use crate::state::SessionRecord;
 use crate::storage::{
     Direction, IdentityChange, IdentityKeyStore, KyberPreKeyStore, PreKeyStore, SessionStore,
@@ -206,6 +207,8 @@ pub struct InMemSignalProtocolStore {
     pub kyber_pre_key_store: InMemKyberPreKeyStore,
     /// Sessions.
     pub session_store: InMemSessionStore,
+    /// Sender Keys of the groups we are in.
+    pub sender_key_store: InMemSenderKeyStore,
 }
 
 impl InMemSignalProtocolStore {
@@ -217,6 +220,7 @@ impl InMemSignalProtocolStore {
             signed_pre_key_store: InMemSignedPreKeyStore::new(),
             kyber_pre_key_store: InMemKyberPreKeyStore::new(),
             session_store: InMemSessionStore::new(),
+            sender_key_store: InMemSenderKeyStore::default(),
         }
     }
 }

@@ -260,6 +260,15 @@ async fn login_errors_are_specific_and_starttls_works() {
         other => panic!("expected a pin mismatch, got {other}"),
     }
 
+    // Writing to an account that does not exist fails at once, naming it.
+    let alice = common::open_at(hub.config("alice"), &hub.db("first")).await;
+    let err = alice
+        .send_text(&jid("zed@localhost"), "anyone?")
+        .await
+        .expect_err("no such account");
+    assert!(err.to_string().contains("zed@localhost"), "{err}");
+    alice.close().await;
+
     let mut missing_ca = hub.config("alice");
     missing_ca.trust = Trust::CaBundle(hub.dir.path().join("no-such.pem"));
     let err = portico_client::Client::open(missing_ca, &hub.db("y2"))
@@ -270,7 +279,10 @@ async fn login_errors_are_specific_and_starttls_works() {
     // A CA bundle holding the hub's certificate works too (the name must match).
     let mut with_ca = hub.config("alice");
     with_ca.trust = Trust::CaBundle(hub.dir.path().join("hub").join("tls-cert.pem"));
-    common::open_at(with_ca, &hub.db("ca")).await.close().await;
+    common::open_at(with_ca, &hub.db("first"))
+        .await
+        .close()
+        .await;
 
     let mut starttls = hub.config("alice");
     starttls.transport = Transport::StartTls;

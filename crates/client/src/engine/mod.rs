@@ -228,13 +228,20 @@ impl Engine {
 
     /// For a message already in the outbox, a dropped link is not a failure: it goes out
     /// again after the reconnect.
-    pub(super) fn queued(&mut self, r: Result<()>) -> Result<()> {
+    /// Any other failure is final: the message leaves the outbox so it is not retried
+    /// forever.
+    pub(super) fn queued(&mut self, id: &str, r: Result<()>) -> Result<()> {
         match r {
             Err(ClientError::ConnectionLost(why)) => {
                 self.lost = Some(why);
                 Ok(())
             }
-            other => other,
+            Err(e) => {
+                self.attempts.remove(id);
+                self.store.outbox_acked(id)?;
+                Err(e)
+            }
+            Ok(()) => Ok(()),
         }
     }
 

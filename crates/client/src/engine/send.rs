@@ -55,7 +55,7 @@ impl Engine {
         })?;
         self.store.outbox_put(&id, to, &sealed)?;
         let sent = self.send_payload(&id, to, &sealed).await;
-        self.queued(sent)?;
+        self.queued(&id, sent)?;
         Ok(id)
     }
 
@@ -77,7 +77,7 @@ impl Engine {
         let id = self.new_id();
         self.store.outbox_put(&id, to, &sealed)?;
         let sent = self.send_payload(&id, to, &sealed).await;
-        self.queued(sent)
+        self.queued(&id, sent)
     }
 
     /// Asks `sender`'s `device` to resend `id`: archives the session with that device,
@@ -313,7 +313,13 @@ impl Engine {
             .prune(self.config.keep_sent.as_millis() as u64, 30 * 86_400_000)?;
         for id in self.store.outbox_unacked()? {
             if let Some((to, sealed)) = self.store.outbox_get(&id)? {
-                self.send_payload(&id, &to, &sealed).await?;
+                let sent = self.send_payload(&id, &to, &sealed).await;
+                if let Err(e) = self.queued(&id, sent) {
+                    self.emit(Event::SendFailed {
+                        id: id.clone(),
+                        reason: e.to_string(),
+                    });
+                }
             }
         }
         Ok(())

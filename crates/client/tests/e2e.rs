@@ -267,6 +267,11 @@ async fn login_errors_are_specific_and_starttls_works() {
         .await
         .expect_err("no such account");
     assert!(err.to_string().contains("zed@localhost"), "{err}");
+    let log = alice
+        .conversation(&jid("zed@localhost"))
+        .await
+        .expect("log");
+    assert_eq!(log[0].status, Status::Failed);
     alice.close().await;
 
     let mut missing_ca = hub.config("alice");

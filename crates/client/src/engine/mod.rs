@@ -239,6 +239,7 @@ impl Engine {
             Err(e) => {
                 self.attempts.remove(id);
                 self.store.outbox_acked(id)?;
+                self.store.set_failed(id)?;
                 Err(e)
             }
             Ok(()) => Ok(()),

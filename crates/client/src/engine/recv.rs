@@ -71,6 +71,7 @@ impl Engine {
         }
         self.attempts.remove(&id);
         self.store.outbox_acked(&id)?;
+        self.store.set_failed(&id)?;
         self.emit(Event::SendFailed {
             id,
             reason: describe(&error),

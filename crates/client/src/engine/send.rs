@@ -276,6 +276,7 @@ impl Engine {
         if tries >= self.config.max_send_attempts {
             self.attempts.remove(id);
             self.store.outbox_acked(id)?;
+            self.store.set_failed(id)?;
             self.emit(Event::SendFailed {
                 id: id.to_owned(),
                 reason: ClientError::DeviceSetUnsettled {

@@ -29,6 +29,8 @@ impl Direction {
 /// Where a message stands. Outgoing: sending → sent (hub acked) → delivered → read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
+    /// Could not be sent (the hub refused it, or its device set never settled).
+    Failed,
     /// Written to the hub, not yet acknowledged.
     Sending,
     /// The hub queued it durably for every device (one tick).
@@ -44,6 +46,7 @@ pub enum Status {
 impl Status {
     fn as_str(self) -> &'static str {
         match self {
+            Status::Failed => "failed",
             Status::Sending => "sending",
             Status::SentToHub => "sent",
             Status::Delivered => "delivered",
@@ -54,6 +57,7 @@ impl Status {
 
     fn parse(s: &str) -> Result<Status> {
         Ok(match s {
+            "failed" => Status::Failed,
             "sending" => Status::Sending,
             "sent" => Status::SentToHub,
             "delivered" => Status::Delivered,
@@ -125,6 +129,16 @@ impl Store {
             params![id, status.as_str(), now_ms() as i64],
         )?;
         Ok(true)
+    }
+
+    /// Marks an outgoing message that is still sending as failed.
+    pub(crate) fn set_failed(&self, id: &str) -> Result<()> {
+        self.db.execute(
+            "UPDATE messages SET status = 'failed', updated_at = ?2
+             WHERE id = ?1 AND direction = 'out' AND status = 'sending'",
+            params![id, now_ms() as i64],
+        )?;
+        Ok(())
     }
 
     /// The conversation with `peer`, oldest first.

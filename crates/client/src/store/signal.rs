@@ -225,6 +225,51 @@ impl SessionStore for SignalStore<'_> {
     }
 }
 
+impl portico_signal::sender_keys::SenderKeyStore for SignalStore<'_> {
+    fn store_sender_key(
+        &mut self,
+        sender: &ProtocolAddress,
+        distribution_id: portico_signal::sender_keys::DistributionId,
+        record: &portico_signal::sender_keys::SenderKeyRecord,
+    ) -> Result<(), portico_signal::sender_keys::StoreFailure> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO sender_keys (jid, device, distribution, record)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                sender.name(),
+                sender.device_id(),
+                distribution_id.to_string(),
+                &record.serialize()[..]
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn load_sender_key(
+        &self,
+        sender: &ProtocolAddress,
+        distribution_id: portico_signal::sender_keys::DistributionId,
+    ) -> Result<
+        Option<portico_signal::sender_keys::SenderKeyRecord>,
+        portico_signal::sender_keys::StoreFailure,
+    > {
+        let bytes: Option<Vec<u8>> = self
+            .db
+            .query_row(
+                "SELECT record FROM sender_keys WHERE jid = ?1 AND device = ?2 AND distribution = ?3",
+                params![sender.name(), sender.device_id(), distribution_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match bytes.map(Zeroizing::new) {
+            None => Ok(None),
+            Some(b) => Ok(Some(
+                portico_signal::sender_keys::SenderKeyRecord::deserialize(&b)?,
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use portico_signal::{KemKeyType, KyberPreKeyRecord};
@@ -307,5 +352,27 @@ mod tests {
             v.is_trusted_identity(&addr, &second, dir_recv)
                 .expect("trust")
         );
+    }
+
+    #[test]
+    fn sender_key_records_survive_a_reopen() {
+        use portico_signal::sender_keys::{
+            DistributionId, SenderKeyStore as _, create_distribution_message,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.db");
+        let mut rng = rand::rngs::StdRng::from_os_rng();
+        let me = ProtocolAddress::new("alice@d", 1);
+        let group = DistributionId::random(&mut rng);
+        {
+            let s = Store::open(&path).expect("open");
+            let mut v = s.signal();
+            create_distribution_message(&mut v, &me, group, &mut rng).expect("create");
+        }
+        let s = Store::open(&path).expect("reopen");
+        let v = s.signal();
+        assert!(v.load_sender_key(&me, group).expect("load").is_some());
+        let other = DistributionId::random(&mut rng);
+        assert!(v.load_sender_key(&me, other).expect("load").is_none());
     }
 }

@@ -249,7 +249,10 @@ impl Engine {
     async fn reconnect(&mut self, why: String) {
         tracing::info!(reason = %why, "connection lost; reconnecting");
         self.emit(Event::Disconnected { reason: why });
+        // A short pause first lets the hub finish with the old stream (and park it for
+        // resumption) before the new one asks for it.
         let mut delay = std::time::Duration::from_millis(100);
+        tokio::time::sleep(delay).await;
         loop {
             self.opts.resume = self.conn.sm_id.clone().map(|id| (id, self.conn.handled()));
             match Connection::open(&self.opts).await {

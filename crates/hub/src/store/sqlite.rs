@@ -30,11 +30,22 @@ CREATE TABLE IF NOT EXISTS one_time_keys (
     public BLOB NOT NULL, signature BLOB NOT NULL,
     PRIMARY KEY (account, device, kind, key_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS device_lists (account TEXT PRIMARY KEY, signed BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS queue (
-    account TEXT NOT NULL, device INTEGER NOT NULL, stanza_id INTEGER NOT NULL,
-    sender TEXT NOT NULL, msg_id TEXT NOT NULL, ts INTEGER NOT NULL, expires INTEGER NOT NULL,
-    payload BLOB NOT NULL, PRIMARY KEY (account, device, stanza_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS queue_by_expiry ON queue (expires);
+CREATE TABLE IF NOT EXISTS queued (
+    seq INTEGER PRIMARY KEY, account TEXT NOT NULL, device INTEGER NOT NULL,
+    stanza_id INTEGER NOT NULL, sender TEXT NOT NULL, msg_id TEXT NOT NULL, ts INTEGER NOT NULL,
+    expires INTEGER NOT NULL, payload BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS queued_by_device ON queued (account, device, stanza_id);
+CREATE INDEX IF NOT EXISTS queued_by_expiry ON queued (expires);
+";
+
+/// Moves the messages of the first schema's `queue` table (clustered by device, which made
+/// every group commit rewrite one page per device) into `queued` (rows appended in arrival
+/// order, so a commit writes few pages; found by device through a small index).
+const MIGRATE_QUEUE: &str = "
+INSERT INTO queued (account, device, stanza_id, sender, msg_id, ts, expires, payload)
+    SELECT account, device, stanza_id, sender, msg_id, ts, expires, payload FROM queue
+    ORDER BY stanza_id;
+DROP TABLE queue;
 ";
 
 const EC: i64 = 0;
@@ -50,6 +61,9 @@ struct WriterState {
     next_stanza_id: u64,
     /// Queue length per device, loaded on first use.
     depth: HashMap<(String, DeviceId), u32>,
+    /// Set by a job run without its own savepoint (see [`SqliteStore::write_unguarded`])
+    /// that failed: the whole transaction is rolled back and every job in it fails.
+    poisoned: bool,
 }
 
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -96,8 +110,23 @@ impl SqliteStore {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        let old_queue: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(db)?
+            > 0;
+        if old_queue {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {MIGRATE_QUEUE} COMMIT;"))
+                .map_err(|e| StoreError::Open {
+                    path: path.display().to_string(),
+                    message: format!("moving queued messages to the new table failed: {e}"),
+                })?;
+        }
         let max_id: i64 = conn
-            .query_row("SELECT COALESCE(MAX(stanza_id), 0) FROM queue", [], |r| {
+            .query_row("SELECT COALESCE(MAX(stanza_id), 0) FROM queued", [], |r| {
                 r.get(0)
             })
             .map_err(db)?;
@@ -107,6 +136,7 @@ impl SqliteStore {
         let state = WriterState {
             next_stanza_id: (max_id as u64 + 1).max(now.saturating_mul(1000)),
             depth: HashMap::new(),
+            poisoned: false,
         };
         let (tx, rx) = mpsc::channel::<Job>();
         let max = group_commit_max.max(1) as usize;
@@ -143,6 +173,37 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |conn, state| {
             let outcome = run_in_savepoint(conn, state, op);
+            Box::new(move |committed: Result<(), StoreError>| {
+                let _ = reply.send(committed.and(outcome));
+            })
+        });
+        let sent = self
+            .jobs
+            .lock()
+            .ok()
+            .and_then(|j| j.as_ref().map(|tx| tx.send(job).is_ok()))
+            .unwrap_or(false);
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::Closed);
+            }
+            answer.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    /// Like `write`, but without a savepoint around the job: for the hot queue writes, whose
+    /// only failures are database errors. A failure rolls back the whole group's transaction
+    /// and fails every job in it, so nothing is reported durable that is not.
+    fn write_unguarded<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn, state| {
+            let outcome = op(conn, state);
+            if outcome.is_err() {
+                state.poisoned = true;
+            }
             Box::new(move |committed: Result<(), StoreError>| {
                 let _ = reply.send(committed.and(outcome));
             })
@@ -236,7 +297,15 @@ fn writer_loop(conn: Connection, mut state: WriterState, rx: mpsc::Receiver<Job>
                 finishers.push(job(&conn, &mut state));
             }
         }
-        let committed = begun.and_then(|()| conn.execute_batch("COMMIT").map_err(db));
+        let committed = begun.and_then(|()| {
+            if std::mem::take(&mut state.poisoned) {
+                Err(StoreError::Database(
+                    "a write in the same transaction failed; nothing of it was stored".into(),
+                ))
+            } else {
+                conn.execute_batch("COMMIT").map_err(db)
+            }
+        });
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
             state.depth.clear();
@@ -312,7 +381,7 @@ fn queue_len(
     }
     let n: u32 = conn
         .query_row(
-            "SELECT COUNT(*) FROM queue WHERE account = ?1 AND device = ?2",
+            "SELECT COUNT(*) FROM queued WHERE account = ?1 AND device = ?2",
             params![account, device],
             |r| r.get(0),
         )
@@ -396,6 +465,32 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    #[tokio::test]
+    async fn messages_queued_under_the_first_schema_are_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite3");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE queue (
+                    account TEXT NOT NULL, device INTEGER NOT NULL, stanza_id INTEGER NOT NULL,
+                    sender TEXT NOT NULL, msg_id TEXT NOT NULL, ts INTEGER NOT NULL,
+                    expires INTEGER NOT NULL, payload BLOB NOT NULL,
+                    PRIMARY KEY (account, device, stanza_id)) WITHOUT ROWID;
+                 INSERT INTO queue VALUES ('a', 1, 7, 'b@x/1', 'm1', 5, 9999999999999, x'0102');",
+            )
+            .expect("old schema");
+        }
+        let store = SqliteStore::open(&path, 8).expect("open migrates");
+        let pending = store.pending("a", 1, 0, 10, 6).await.expect("pending");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            (pending[0].stanza_id, pending[0].msg_id.as_str()),
+            (7, "m1")
+        );
+        assert_eq!(pending[0].payload, vec![1, 2]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

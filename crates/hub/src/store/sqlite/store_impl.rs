@@ -74,7 +74,7 @@ impl Store for SqliteStore {
             if !account_exists(conn, &name)? {
                 return Err(StoreError::UnknownAccount(name));
             }
-            for table in ["devices", "device_keys", "one_time_keys", "queue"] {
+            for table in ["devices", "device_keys", "one_time_keys", "queued"] {
                 conn.execute(&format!("DELETE FROM {table} WHERE account = ?1"), [&name])
                     .map_err(db)?;
             }
@@ -93,7 +93,7 @@ impl Store for SqliteStore {
                 .prepare(
                     "SELECT name,
                         (SELECT COUNT(*) FROM devices d WHERE d.account = a.name),
-                        (SELECT COUNT(*) FROM queue q WHERE q.account = a.name)
+                        (SELECT COUNT(*) FROM queued q WHERE q.account = a.name)
                      FROM accounts a ORDER BY name",
                 )
                 .map_err(db)?;
@@ -156,7 +156,7 @@ impl Store for SqliteStore {
                     params![account, device],
                 )
                 .map_err(db)?;
-            for table in ["device_keys", "one_time_keys", "queue"] {
+            for table in ["device_keys", "one_time_keys", "queued"] {
                 conn.execute(
                     &format!("DELETE FROM {table} WHERE account = ?1 AND device = ?2"),
                     params![account, device],
@@ -380,7 +380,7 @@ impl Store for SqliteStore {
         copies: Vec<NewMessage>,
         limits: QueueLimits,
     ) -> StoreFuture<'static, Enqueued> {
-        self.write(move |conn, state| {
+        self.write_unguarded(move |conn, state| {
             let stanza_id = state.next_stanza_id;
             state.next_stanza_id += 1;
             let expires = limits.now_ms.saturating_add(limits.ttl_ms);
@@ -389,7 +389,7 @@ impl Store for SqliteStore {
             {
                 let mut insert = conn
                     .prepare_cached(
-                        "INSERT INTO queue (account, device, stanza_id, sender, msg_id, ts, expires, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        "INSERT INTO queued (account, device, stanza_id, sender, msg_id, ts, expires, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )
                     .map_err(db)?;
                 for m in copies {
@@ -435,7 +435,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT stanza_id, sender, msg_id, ts, payload FROM queue
+                    "SELECT stanza_id, sender, msg_id, ts, payload FROM queued
                      WHERE account = ?1 AND device = ?2 AND stanza_id > ?3 AND expires > ?4
                      ORDER BY stanza_id LIMIT ?5",
                 )
@@ -465,10 +465,10 @@ impl Store for SqliteStore {
         stanza_ids: Vec<u64>,
     ) -> StoreFuture<'a, usize> {
         let account = account.to_owned();
-        self.write(move |conn, state| {
+        self.write_unguarded(move |conn, state| {
             let mut stmt = conn
                 .prepare_cached(
-                    "DELETE FROM queue WHERE account = ?1 AND device = ?2 AND stanza_id = ?3",
+                    "DELETE FROM queued WHERE account = ?1 AND device = ?2 AND stanza_id = ?3",
                 )
                 .map_err(db)?;
             let mut n = 0;
@@ -487,7 +487,7 @@ impl Store for SqliteStore {
     fn expire(&self, now_ms: u64) -> StoreFuture<'_, usize> {
         self.write(move |conn, state| {
             let n = conn
-                .execute("DELETE FROM queue WHERE expires <= ?1", [now_ms as i64])
+                .execute("DELETE FROM queued WHERE expires <= ?1", [now_ms as i64])
                 .map_err(db)?;
             if n > 0 {
                 state.depth.clear();
@@ -498,7 +498,7 @@ impl Store for SqliteStore {
 
     fn queue_depth(&self) -> StoreFuture<'_, u64> {
         self.read(|conn| {
-            conn.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get::<_, i64>(0))
+            conn.query_row("SELECT COUNT(*) FROM queued", [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)
                 .map_err(db)
         })

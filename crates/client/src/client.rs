@@ -41,6 +41,9 @@ pub struct Config {
     /// How often a message is re-encrypted after device-set mismatches before giving up
     /// (default 5).
     pub max_send_attempts: u32,
+    /// Age after which the signed prekey is replaced at the next start (default 7 days);
+    /// old ones are kept so messages already on their way still decrypt.
+    pub signed_prekey_rotation: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -67,6 +70,7 @@ impl Config {
             timeout: Duration::from_secs(15),
             keep_sent: Duration::from_secs(7 * 86_400),
             max_send_attempts: 5,
+            signed_prekey_rotation: Duration::from_secs(7 * 86_400),
         }
     }
 }

@@ -65,11 +65,7 @@ pub(crate) fn initial_publish(store: &Store, rng: &mut StdRng) -> Result<Publish
         .meta_u32("registration_id")?
         .ok_or_else(|| ClientError::CorruptDatabase("no registration id".into()))?;
     let mut signal = store.signal();
-    let spk_id = next_id(store, "next_signed_prekey", 1)?;
-    let spk = SignedPreKeyRecord::generate(spk_id, now_secs(), &id, rng);
-    signal
-        .save_signed_pre_key(spk_id, &spk)
-        .map_err(|e| signal_err(&signal, e))?;
+    let signed_prekey = new_signed_prekey(store, &id, rng)?;
     let lr_id = next_id(store, "next_kyber_prekey", 1)?;
     let last_resort =
         KyberPreKeyRecord::generate(KemKeyType::Kyber1024, lr_id, now_secs(), &id, rng);
@@ -79,13 +75,50 @@ pub(crate) fn initial_publish(store: &Store, rng: &mut StdRng) -> Result<Publish
     let mut publish = refill(store, rng, PREKEY_BATCH, PREKEY_BATCH)?;
     publish.registration_id = Some(registration_id);
     publish.identity = Some(id.identity_key().serialize().to_vec());
-    publish.signed_prekey = Some(SignedPreKey {
+    publish.signed_prekey = Some(signed_prekey);
+    publish.last_resort_kyber = Some(kyber_entry(&last_resort));
+    Ok(publish)
+}
+
+fn new_signed_prekey(
+    store: &Store,
+    id: &IdentityKeyPair,
+    rng: &mut StdRng,
+) -> Result<SignedPreKey> {
+    let mut signal = store.signal();
+    let spk_id = next_id(store, "next_signed_prekey", 1)?;
+    let spk = SignedPreKeyRecord::generate(spk_id, now_secs(), id, rng);
+    signal
+        .save_signed_pre_key(spk_id, &spk)
+        .map_err(|e| signal_err(&signal, e))?;
+    store.set_meta("signed_prekey_at", &crate::store::now_ms().to_be_bytes())?;
+    Ok(SignedPreKey {
         id: spk_id,
         public: spk.public_key().serialize().to_vec(),
         signature: spk.signature().to_vec(),
-    });
-    publish.last_resort_kyber = Some(kyber_entry(&last_resort));
-    Ok(publish)
+    })
+}
+
+/// A new signed prekey as an upload if the current one is older than `max_age` (the old
+/// ones stay stored for messages already on their way).
+pub(crate) fn rotate_if_old(
+    store: &Store,
+    rng: &mut StdRng,
+    max_age: std::time::Duration,
+) -> Result<Option<Publish>> {
+    let at = store
+        .meta("signed_prekey_at")?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0);
+    if crate::store::now_ms().saturating_sub(at) < max_age.as_millis() as u64 {
+        return Ok(None);
+    }
+    let id = ensure_identity(store, rng)?;
+    Ok(Some(Publish {
+        signed_prekey: Some(new_signed_prekey(store, &id, rng)?),
+        ..Publish::default()
+    }))
 }
 
 /// `ec` new one-time EC prekeys and `kyber` new one-time Kyber prekeys, stored, as an upload.

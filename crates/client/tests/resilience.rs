@@ -179,3 +179,34 @@ async fn a_dropped_link_is_resumed_and_nothing_is_lost() {
     wait_text(&mut bob, "after").await;
     wait_delivered(&mut alice, &id).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_prekey_rotates_and_messages_under_the_old_one_still_decrypt() {
+    let hub = TestHub::start(&["alice", "bob", "carol"], &[]).await;
+    hub.open("alice", "alice").await.close().await;
+    // Bob starts a session while Alice is away: his first message uses her first signed
+    // prekey and waits in her queue.
+    let bob = hub.open("bob", "bob").await;
+    bob.send_text(&jid("alice@localhost"), "sent under the old key")
+        .await
+        .expect("send");
+    // Alice comes back with a rotation age of zero: she publishes a new signed prekey.
+    let mut config = hub.config("alice");
+    config.signed_prekey_rotation = Duration::ZERO;
+    let mut alice = common::open_at(config, &hub.db("alice")).await;
+    wait_text(&mut alice, "sent under the old key").await;
+    let carol = hub.open("carol", "carol").await;
+    carol
+        .send_text(&jid("alice@localhost"), "sent under the new key")
+        .await
+        .expect("send");
+    wait_text(&mut alice, "sent under the new key").await;
+    let db = rusqlite::Connection::open(hub.db("alice")).expect("db");
+    let signed: u32 = db
+        .query_row("SELECT COUNT(*) FROM signed_prekeys", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(
+        signed, 2,
+        "the old signed prekey is kept beside the new one"
+    );
+}

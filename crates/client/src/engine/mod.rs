@@ -95,6 +95,14 @@ impl Engine {
                 .iq_ok(Iq::set("", publish.into()), "the key upload")
                 .await?;
             engine.store.set_meta("published", b"1")?;
+        } else if let Some(rotation) = keys::rotate_if_old(
+            &engine.store,
+            &mut engine.rng,
+            engine.config.signed_prekey_rotation,
+        )? {
+            engine
+                .iq_ok(Iq::set("", rotation.into()), "the signed prekey rotation")
+                .await?;
         }
         Ok(engine)
     }

@@ -64,7 +64,7 @@ pub(crate) fn initial_publish(store: &Store, rng: &mut StdRng) -> Result<Publish
     let registration_id = store
         .meta_u32("registration_id")?
         .ok_or_else(|| ClientError::CorruptDatabase("no registration id".into()))?;
-    let mut signal = store.signal();
+    let signal = store.signal();
     let signed_prekey = new_signed_prekey(store, &id, rng)?;
     let lr_id = next_id(store, "next_kyber_prekey", 1)?;
     let last_resort =

@@ -111,10 +111,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     }
 
     fn queue_delivery(&mut self, m: &QueuedMessage) {
-        if let Some(el) = super::route::delivery_stanza(m, &self.me.jid, self.me.device) {
+        if let Some(msg) = super::route::delivery_stanza(m, &self.me.jid, self.me.device) {
             self.st.inflight.insert(m.stanza_id, m.timestamp_ms);
             self.inner.metrics.stanzas_out.inc();
-            self.conn.queue(el);
+            self.conn.queue_message(&msg);
         }
     }
 
@@ -145,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     // Answer the messages already submitted before saying goodbye.
                     while let Some((fut, ctx)) = self.st.pending.pop_front() {
                         let reply = super::route::finish(self.inner, ctx, fut.await);
-                        self.conn.queue(reply);
+                        self.queue_reply(reply);
                     }
                     self.conn.close_with(StreamErrorCondition::SystemShutdown, "the hub is shutting down; reconnect shortly").await;
                     Flow::Stop
@@ -171,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     ) -> Flow {
         if let Some((_, ctx)) = self.st.pending.pop_front() {
             let reply = super::route::finish(self.inner, ctx, written);
-            self.conn.queue(reply);
+            self.queue_reply(reply);
         }
         // Later writes that are done already are answered in the same flush.
         while let Some((fut, _)) = self.st.pending.front_mut() {
@@ -180,10 +180,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             };
             if let Some((_, ctx)) = self.st.pending.pop_front() {
                 let reply = super::route::finish(self.inner, ctx, written);
-                self.conn.queue(reply);
+                self.queue_reply(reply);
             }
         }
         self.flush_or_stop().await
+    }
+
+    fn queue_reply(&mut self, reply: super::route::Reply) {
+        match reply {
+            super::route::Reply::Ack(m) => self.conn.queue_message(&m),
+            super::route::Reply::Element(el) => self.conn.queue(el),
+        }
     }
 
     async fn on_push(&mut self, push: Option<Push>) -> Flow {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use portico_stanza::Element;
 use portico_stanza::parser::{Event, Limits, ParseError, StreamParser};
-use portico_stanza::stanza::{StreamError, StreamErrorCondition};
+use portico_stanza::stanza::{Message, StreamError, StreamErrorCondition};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes read from the transport at a time. Small, because every idle connection keeps one;
@@ -95,6 +95,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Queues an element for sending.
     pub fn queue(&mut self, el: impl Into<Element>) {
         el.into().write_to(&mut self.out);
+    }
+
+    /// Queues a message, serialized without building an element tree (the routing hot path).
+    pub fn queue_message(&mut self, m: &Message) {
+        m.write_to(&mut self.out);
     }
 
     /// Queues raw bytes (stream headers).

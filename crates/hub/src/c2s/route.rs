@@ -36,7 +36,7 @@ pub fn encode_payload(c: &DeviceCiphertext, own: bool) -> Vec<u8> {
 }
 
 /// The stanza a device receives for a queued message.
-pub fn delivery_stanza(m: &QueuedMessage, to: &Jid, device: DeviceId) -> Option<Element> {
+pub fn delivery_stanza(m: &QueuedMessage, to: &Jid, device: DeviceId) -> Option<Message> {
     let (&flags, b64) = m.payload.split_first()?;
     let payload = Ciphertext::from_base64(std::str::from_utf8(b64).ok()?)?;
     let kind = if flags & FLAG_PREKEY != 0 {
@@ -64,17 +64,23 @@ pub fn delivery_stanza(m: &QueuedMessage, to: &Jid, device: DeviceId) -> Option<
         own,
         extra: Vec::new(),
     };
-    Some(
-        Message {
-            id: Some(m.msg_id.as_str().into()),
-            from: Some(sender),
-            to: Some(to.clone()),
-            kind: Some(MessageType::Chat),
-            e2ee: Some(e2ee),
-            ..Message::default()
-        }
-        .into(),
-    )
+    Some(Message {
+        id: Some(m.msg_id.as_str().into()),
+        from: Some(sender),
+        to: Some(to.clone()),
+        kind: Some(MessageType::Chat),
+        e2ee: Some(e2ee),
+        ..Message::default()
+    })
+}
+
+/// What [`finish`] answers the sender: usually a plain `<ack/>` message (serialized without
+/// an element tree), an element when it carries extra children or is an error.
+pub enum Reply {
+    /// The plain ack.
+    Ack(Box<Message>),
+    /// An ack with `<queue-full/>` notices, or an error.
+    Element(Element),
 }
 
 /// A refusal: where to send it, the message id, and the error.
@@ -231,7 +237,7 @@ pub async fn prepare(
 /// After the durable write: pushes each copy to its device if online, and returns the
 /// sender's `<ack/>` (with a `<queue-full/>` notice per device whose queue was full), or the
 /// error if the write failed (then nothing was sent).
-pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>) -> Element {
+pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>) -> Reply {
     let SendCtx {
         msg_id,
         sender,
@@ -245,7 +251,7 @@ pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>
             inner.metrics.reject("store-failed");
             let err = StanzaError::new(StanzaCondition::InternalServerError)
                 .with_text("the hub could not store the message; it was not sent");
-            return message_error(&reply_to, Some(msg_id), err).into();
+            return Reply::Element(message_error(&reply_to, Some(msg_id), err).into());
         }
     };
     let q = &inner.config.queue;
@@ -266,7 +272,7 @@ pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>
         });
         inner.router.push(&account, device, Push::Deliver(queued));
     }
-    let mut ack: Element = Message {
+    let ack = Message {
         from: Jid::parse(&inner.config.domain).ok(),
         to: Some(reply_to),
         ack: Some(Ack {
@@ -275,8 +281,11 @@ pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>
             timestamp: done.timestamp_ms,
         }),
         ..Message::default()
+    };
+    if done.overflowed.is_empty() {
+        return Reply::Ack(Box::new(ack));
     }
-    .into();
+    let mut ack: Element = ack.into();
     for (account, device) in &done.overflowed {
         inner.metrics.reject("queue-full");
         ack.push_child(
@@ -286,7 +295,7 @@ pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>
                 .with_attr("max", q.max_per_device.to_string()),
         );
     }
-    ack
+    Reply::Element(ack)
 }
 
 fn compare(

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod demo;
 mod serve;
 mod xmpp_client;
 
@@ -34,6 +35,9 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Run a narrated, self-checking story: a hub on free loopback ports, two users, three
+    /// devices, encrypted messages with their ticks, a device offline and back, safety numbers.
+    Demo,
 }
 
 /// Where the configuration comes from.
@@ -64,5 +68,6 @@ fn main() -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::User { command },
         } => admin::run(command),
+        Command::Demo => demo::run(),
     }
 }

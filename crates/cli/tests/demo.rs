@@ -1,0 +1,50 @@
+//! `portico demo` runs its whole story against an in-process hub and exits 0, and its
+//! output shows each side's view of every step.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn demo_runs_every_step_and_exits_zero() {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .arg("demo")
+        .output()
+        .expect("run portico demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "demo failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    for line in [
+        "[bob phone]    alice@localhost (chat with alice@localhost): \"Hi Bob, it's Alice.",
+        "[alice phone]  ✓  the hub has it queued",
+        "[alice phone]  ✓✓ delivered to bob's phone",
+        "[alice phone]  read by bob@localhost",
+        "[alice phone]  bob@localhost (chat with bob@localhost): \"Yes: end to end.",
+        "[alice laptop] alice@localhost (chat with bob@localhost): \"I'm on my laptop now too.\"",
+        "[alice laptop] bob@localhost (chat with bob@localhost): \"Hello to both of your devices!\"",
+        "[bob phone]    offline",
+        "[bob phone]    alice@localhost (chat with alice@localhost): \"Write back when you're online again.\"",
+        "the numbers match",
+        "All 7 steps held.",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    // Both sides print the same 60-digit safety number.
+    let numbers: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("safety number with ").map(|(_, r)| r))
+        .filter_map(|r| r.split_once(": ").map(|(_, n)| n.trim()))
+        .collect();
+    assert_eq!(numbers.len(), 2, "{stdout}");
+    assert_eq!(numbers[0], numbers[1]);
+    assert_eq!(numbers[0].chars().filter(char::is_ascii_digit).count(), 60);
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "the demo should take seconds, took {:?}",
+        start.elapsed()
+    );
+}

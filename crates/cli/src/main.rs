@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod chat;
 mod demo;
 mod serve;
 mod xmpp_client;
@@ -38,6 +39,8 @@ enum Command {
     /// Run a narrated, self-checking story: a hub on free loopback ports, two users, three
     /// devices, encrypted messages with their ticks, a device offline and back, safety numbers.
     Demo,
+    /// Chat in the terminal: contacts, conversations with delivery marks, safety numbers.
+    Chat(Box<chat::ChatArgs>),
 }
 
 /// Where the configuration comes from.
@@ -69,5 +72,6 @@ fn main() -> anyhow::Result<()> {
             command: AdminCommand::User { command },
         } => admin::run(command),
         Command::Demo => demo::run(),
+        Command::Chat(args) => chat::run(*args),
     }
 }

@@ -1,0 +1,399 @@
+//! `portico chat`: a terminal chat client on the client SDK (ratatui + crossterm), for a
+//! plain 80x24 terminal: contacts with unread counts, the conversation with status marks
+//! (✓ on the hub, ✓✓ delivered, ✓✓ read), a safety-number view with verification, and an
+//! input line.
+//!
+//! Keys: type and Enter to send; ↑/↓ choose the contact; `/add NAME` adds a contact; F2 (or
+//! `/safety`) opens the safety numbers, where `v` marks them verified and Esc goes back;
+//! Ctrl-C or Esc quits.
+
+mod ui;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use portico_client::{Client, ClientError, Config, Event, LoggedMessage, Trust};
+use portico_stanza::Jid;
+use ratatui::crossterm::event::{self, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tokio::sync::mpsc;
+
+/// `portico chat` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ChatArgs {
+    /// The hub's direct-TLS address (host:port, port 5223 by default).
+    #[arg(long, value_name = "HOST:PORT")]
+    server: String,
+    /// The hub's domain (the part after @ in every address).
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    /// Your account name.
+    #[arg(long)]
+    user: String,
+    /// Your password (or set PORTICO_PASSWORD).
+    #[arg(long, env = "PORTICO_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// SHA-256 of the hub's certificate (64 hex digits), from its operator.
+    #[arg(long, value_name = "SHA256HEX", required_unless_present = "ca")]
+    pin: Option<String>,
+    /// A PEM file of CA certificates, for a hub with a CA-signed certificate.
+    #[arg(long, value_name = "FILE", conflicts_with = "pin")]
+    ca: Option<PathBuf>,
+    /// Where this device keeps its keys, sessions and messages.
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// People to list from the start (more can be added with `/add NAME`).
+    #[arg(long = "contact", value_name = "NAME")]
+    contacts: Vec<String>,
+}
+
+/// What went wrong in `portico chat`.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// Signing in or talking to the hub failed.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    /// A name does not form a valid address.
+    #[error("{0:?} is not a valid account name; use letters, digits, '.', '-' or '_'")]
+    BadName(String),
+    /// The terminal could not be driven.
+    #[error("the terminal failed: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// A person in the contacts list.
+#[derive(Debug)]
+pub(crate) struct Contact {
+    pub(crate) jid: Jid,
+    /// Ids of their messages not yet shown.
+    pub(crate) unread: Vec<String>,
+    /// Their devices seen so far.
+    pub(crate) devices: Vec<u32>,
+}
+
+/// Which screen is shown.
+#[derive(Debug)]
+pub(crate) enum View {
+    /// Contacts, conversation, input.
+    Chat,
+    /// Safety numbers with the selected contact: (device, number, verified now).
+    Safety(Vec<(u32, String, bool)>),
+}
+
+/// Everything the screen shows.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) me: Jid,
+    pub(crate) device: u32,
+    pub(crate) contacts: Vec<Contact>,
+    pub(crate) selected: usize,
+    pub(crate) log: Vec<LoggedMessage>,
+    pub(crate) input: String,
+    pub(crate) notice: String,
+    pub(crate) online: bool,
+    pub(crate) view: View,
+}
+
+impl App {
+    fn contact(&mut self, jid: &Jid) -> usize {
+        let bare = jid.to_bare();
+        if let Some(i) = self.contacts.iter().position(|c| c.jid == bare) {
+            return i;
+        }
+        self.contacts.push(Contact {
+            jid: bare,
+            unread: Vec::new(),
+            devices: Vec::new(),
+        });
+        self.contacts.len() - 1
+    }
+
+    fn peer(&self) -> Option<Jid> {
+        self.contacts.get(self.selected).map(|c| c.jid.clone())
+    }
+}
+
+/// Runs `portico chat`.
+pub fn run(args: ChatArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ChatError::Terminal)?;
+    runtime.block_on(chat(args))?;
+    Ok(())
+}
+
+fn parse_jid(name: &str, domain: &str) -> Result<Jid, ChatError> {
+    let full = if name.contains('@') {
+        name.to_owned()
+    } else {
+        format!("{name}@{domain}")
+    };
+    full.parse::<Jid>()
+        .map_err(|_| ChatError::BadName(name.to_owned()))
+}
+
+async fn chat(args: ChatArgs) -> Result<(), ChatError> {
+    let trust = match (&args.pin, &args.ca) {
+        (Some(pin), _) => Trust::Pin(pin.clone()),
+        (None, Some(ca)) => Trust::CaBundle(ca.clone()),
+        (None, None) => Trust::Pin(String::new()),
+    };
+    let config = Config::new(
+        &args.server,
+        &args.domain,
+        &args.user,
+        &args.password,
+        trust,
+    );
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("portico-{}.db", args.user)));
+    eprintln!("signing in to {} as {}…", args.server, args.user);
+    let mut client = Client::open(config, &db).await?;
+    let mut app = App {
+        me: client.jid().clone(),
+        device: client.device_id(),
+        contacts: Vec::new(),
+        selected: 0,
+        log: Vec::new(),
+        input: String::new(),
+        notice: format!(
+            "signed in as {} (device {})",
+            client.jid(),
+            client.device_id()
+        ),
+        online: true,
+        view: View::Chat,
+    };
+    for name in &args.contacts {
+        let jid = parse_jid(name, &args.domain)?;
+        app.contact(&jid);
+    }
+    reload(&client, &mut app).await;
+
+    let (keys_tx, mut keys) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        loop {
+            match event::read() {
+                Ok(event::Event::Key(k)) if k.kind != KeyEventKind::Release => {
+                    if keys_tx.send(Some(k)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {
+                    if keys_tx.send(None).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    });
+
+    let mut terminal = ratatui::init();
+    let result = event_loop(
+        &mut terminal,
+        &mut client,
+        &mut app,
+        &mut keys,
+        &args.domain,
+    )
+    .await;
+    ratatui::restore();
+    client.close().await;
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    client: &mut Client,
+    app: &mut App,
+    keys: &mut mpsc::UnboundedReceiver<Option<KeyEvent>>,
+    domain: &str,
+) -> Result<(), ChatError> {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        terminal.draw(|f| ui::draw(f, app))?;
+        tokio::select! {
+            key = keys.recv() => {
+                let Some(key) = key else { return Ok(()) };
+                if let Some(key) = key {
+                    if !on_key(client, app, key, domain).await {
+                        return Ok(());
+                    }
+                }
+            }
+            ev = client.next_event() => {
+                let Some(ev) = ev else { return Ok(()) };
+                on_event(client, app, ev).await;
+            }
+            _ = tick.tick() => {}
+        }
+    }
+}
+
+/// Reloads the selected conversation and marks what is now visible as read.
+async fn reload(client: &Client, app: &mut App) {
+    let Some(peer) = app.peer() else {
+        app.log.clear();
+        return;
+    };
+    match client.conversation(&peer).await {
+        Ok(log) => app.log = log,
+        Err(e) => app.notice = format!("cannot load the conversation: {e}"),
+    }
+    if matches!(app.view, View::Chat) {
+        let unread = std::mem::take(&mut app.contacts[app.selected].unread);
+        if !unread.is_empty() {
+            if let Err(e) = client.mark_read(&peer, &unread).await {
+                app.notice = format!("cannot send the read receipt: {e}");
+            }
+        }
+    }
+}
+
+async fn on_event(client: &Client, app: &mut App, ev: Event) {
+    match ev {
+        Event::Message {
+            conversation,
+            from,
+            device,
+            id,
+            ..
+        } => {
+            let i = app.contact(&conversation);
+            if from.to_bare() != app.me {
+                let c = &mut app.contacts[i];
+                c.unread.push(id);
+                if !c.devices.contains(&device) {
+                    c.devices.push(device);
+                }
+            }
+        }
+        Event::Disconnected { reason } => {
+            app.online = false;
+            app.notice = format!("connection lost ({reason}); reconnecting…");
+        }
+        Event::Reconnected { .. } => {
+            app.online = true;
+            app.notice = "connected again".into();
+        }
+        Event::SendFailed { reason, .. } => app.notice = format!("a message failed: {reason}"),
+        Event::IdentityChanged { jid, device } => {
+            app.notice = format!("{jid} device {device} has a new safety number: compare it (F2)");
+        }
+        Event::IdentityUntrusted { jid, device, .. } => {
+            app.notice = format!(
+                "refused a message from {jid} device {device}: its key changed since you verified it (F2)"
+            );
+        }
+        _ => {}
+    }
+    reload(client, app).await;
+}
+
+/// Handles one key; `false` to quit.
+async fn on_key(client: &Client, app: &mut App, key: KeyEvent, domain: &str) -> bool {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && matches!(key.code, KeyCode::Char('c') | KeyCode::Char('d')) {
+        return false;
+    }
+    if let View::Safety(numbers) = &mut app.view {
+        match key.code {
+            KeyCode::Esc | KeyCode::F(2) => {
+                app.view = View::Chat;
+                reload(client, app).await;
+            }
+            KeyCode::Char(c @ ('v' | 'u')) => {
+                let verified = c == 'v';
+                let Some(peer) = app.contacts.get(app.selected).map(|c| c.jid.clone()) else {
+                    return true;
+                };
+                for (device, _, flag) in numbers.iter_mut() {
+                    match client.set_verified(&peer, *device, verified).await {
+                        Ok(()) => *flag = verified,
+                        Err(e) => app.notice = format!("cannot record it: {e}"),
+                    }
+                }
+            }
+            _ => {}
+        }
+        return true;
+    }
+    match key.code {
+        KeyCode::Esc => return false,
+        KeyCode::Up => {
+            app.selected = app.selected.saturating_sub(1);
+            reload(client, app).await;
+        }
+        KeyCode::Down => {
+            if app.selected + 1 < app.contacts.len() {
+                app.selected += 1;
+            }
+            reload(client, app).await;
+        }
+        KeyCode::F(2) => open_safety(client, app).await,
+        KeyCode::Backspace => {
+            app.input.pop();
+        }
+        KeyCode::Enter => {
+            let line = std::mem::take(&mut app.input);
+            submit(client, app, line.trim(), domain).await;
+        }
+        KeyCode::Char(c) if !ctrl => app.input.push(c),
+        _ => {}
+    }
+    true
+}
+
+async fn submit(client: &Client, app: &mut App, line: &str, domain: &str) {
+    if line.is_empty() {
+        return;
+    }
+    if let Some(name) = line.strip_prefix("/add ") {
+        match parse_jid(name.trim(), domain) {
+            Ok(jid) => {
+                app.selected = app.contact(&jid);
+                app.notice = format!("added {jid}");
+            }
+            Err(e) => app.notice = e.to_string(),
+        }
+        reload(client, app).await;
+        return;
+    }
+    if line == "/safety" {
+        open_safety(client, app).await;
+        return;
+    }
+    let Some(peer) = app.peer() else {
+        app.notice = "add a contact first: /add NAME".into();
+        return;
+    };
+    if let Err(e) = client.send_text(&peer, line).await {
+        app.notice = format!("not sent: {e}");
+    }
+    reload(client, app).await;
+}
+
+async fn open_safety(client: &Client, app: &mut App) {
+    let Some(contact) = app.contacts.get(app.selected) else {
+        app.notice = "add a contact first: /add NAME".into();
+        return;
+    };
+    let peer = contact.jid.clone();
+    // Devices seen in messages, and the first few ids, which is where devices start.
+    let mut devices: BTreeMap<u32, ()> = contact.devices.iter().map(|d| (*d, ())).collect();
+    for d in 1..=4 {
+        devices.insert(d, ());
+    }
+    let mut numbers = Vec::new();
+    for device in devices.into_keys() {
+        if let Ok(Some(n)) = client.safety_number(&peer, device).await {
+            numbers.push((device, n, false));
+        }
+    }
+    app.view = View::Safety(numbers);
+}

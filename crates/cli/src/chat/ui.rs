@@ -1,0 +1,143 @@
+//! Drawing `portico chat`'s screens; fits an 80x24 terminal.
+
+use portico_client::{Direction, Status};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::{App, View};
+
+/// The status mark shown after an outgoing message.
+pub(crate) fn mark(status: Status) -> &'static str {
+    match status {
+        Status::Failed => "✗ not sent",
+        Status::Sending => "…",
+        Status::SentToHub => "✓",
+        Status::Delivered => "✓✓",
+        Status::Read => "✓✓ read",
+        Status::Received => "",
+    }
+}
+
+/// Draws the whole screen.
+pub(crate) fn draw(f: &mut Frame<'_>, app: &App) {
+    let [main, input, help] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(3),
+        Constraint::Length(1),
+    ])
+    .areas(f.area());
+    let [contacts, conv] =
+        Layout::horizontal([Constraint::Length(22), Constraint::Min(20)]).areas(main);
+
+    let items: Vec<Line<'_>> = app
+        .contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let unread = if c.unread.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.unread.len())
+            };
+            let text = format!(
+                "{} {}{unread}",
+                if i == app.selected { ">" } else { " " },
+                name(&c.jid.to_string())
+            );
+            if i == app.selected {
+                Line::from(Span::styled(
+                    text,
+                    Style::new().add_modifier(Modifier::REVERSED),
+                ))
+            } else {
+                Line::from(text)
+            }
+        })
+        .collect();
+    let online = if app.online { "" } else { " offline" };
+    f.render_widget(
+        Paragraph::new(items).block(Block::bordered().title(format!(" Contacts{online} "))),
+        contacts,
+    );
+
+    match &app.view {
+        View::Chat => draw_conversation(f, app, conv),
+        View::Safety(numbers) => draw_safety(f, app, numbers, conv),
+    }
+
+    f.render_widget(
+        Paragraph::new(format!("{}_", app.input))
+            .block(Block::bordered().title(format!(" {} (device {}) ", app.me, app.device))),
+        input,
+    );
+    let keys = match app.view {
+        View::Chat => "Enter send  ↑↓ contact  /add NAME  F2 safety no.  Esc quit",
+        View::Safety(_) => "v verified  u not verified  Esc back",
+    };
+    f.render_widget(Paragraph::new(format!("{keys} | {}", app.notice)), help);
+}
+
+fn name(jid: &str) -> &str {
+    jid.split('@').next().unwrap_or(jid)
+}
+
+fn draw_conversation(f: &mut Frame<'_>, app: &App, area: ratatui::layout::Rect) {
+    let title = match app.peer() {
+        Some(p) => format!(" {p} "),
+        None => " no contact yet: /add NAME ".into(),
+    };
+    let width = usize::from(area.width.saturating_sub(2)).max(10);
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    for m in &app.log {
+        let (who, mark) = match m.direction {
+            Direction::Outgoing => ("me", mark(m.status)),
+            Direction::Incoming => (name(&m.sender), ""),
+        };
+        let text = format!("{who}: {} {mark}", m.body);
+        let chars: Vec<char> = text.trim_end().chars().collect();
+        for chunk in chars.chunks(width) {
+            lines.push(Line::from(chunk.iter().collect::<String>()));
+        }
+    }
+    let height = usize::from(area.height.saturating_sub(2));
+    let skip = lines.len().saturating_sub(height);
+    let shown: Vec<Line<'_>> = lines.into_iter().skip(skip).collect();
+    f.render_widget(
+        Paragraph::new(shown).block(Block::bordered().title(title)),
+        area,
+    );
+}
+
+fn draw_safety(
+    f: &mut Frame<'_>,
+    app: &App,
+    numbers: &[(u32, String, bool)],
+    area: ratatui::layout::Rect,
+) {
+    let peer = app.peer().map(|p| p.to_string()).unwrap_or_default();
+    let mut lines = vec![
+        Line::from(format!("Safety numbers with {peer}.")),
+        Line::from("Compare them with theirs in person or on a call;"),
+        Line::from("if they match, press v."),
+        Line::from(""),
+    ];
+    if numbers.is_empty() {
+        lines.push(Line::from("None yet: exchange a message first."));
+    }
+    for (device, number, verified) in numbers {
+        let state = if *verified { "  ✓ verified" } else { "" };
+        lines.push(Line::from(format!("device {device}{state}")));
+        let digits: Vec<char> = number.chars().collect();
+        for row in digits.chunks(30) {
+            let groups: Vec<String> = row.chunks(5).map(|g| g.iter().collect()).collect();
+            lines.push(Line::from(format!("  {}", groups.join(" "))));
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Safety number ")),
+        area,
+    );
+}

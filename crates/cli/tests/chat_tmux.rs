@@ -1,0 +1,166 @@
+//! `portico chat` driven in tmux like a person would: a real hub (`portico serve`), two
+//! accounts made with `portico admin user add`, two 80x24 chat sessions; alice types a
+//! message, bob's screen shows it and alice's screen shows it delivered.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portico");
+
+/// Kills the hub and the tmux server when the test ends, pass or fail.
+struct Cleanup {
+    hub: Child,
+    socket: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+        let _ = self.hub.kill();
+        let _ = self.hub.wait();
+    }
+}
+
+fn tmux(socket: &str, args: &[&str]) -> String {
+    let out = Command::new("tmux")
+        .args(["-L", socket])
+        .args(args)
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .expect("run tmux");
+    assert!(
+        out.status.success(),
+        "tmux {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn screen(socket: &str, session: &str) -> String {
+    tmux(socket, &["capture-pane", "-p", "-t", session])
+}
+
+/// Waits until `session`'s screen satisfies `pred`; panics with the screen otherwise.
+fn wait_screen(socket: &str, session: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = screen(socket, session);
+        if pred(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} on {session}'s screen:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn add_user(data: &Path, name: &str) {
+    let out = Command::new(BIN)
+        .args(["admin", "user", "add", name, "--password", "pw-of-test"])
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("run portico admin");
+    assert!(
+        out.status.success(),
+        "admin user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn two_chat_sessions_in_tmux_exchange_a_message_and_show_it_delivered() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux is required for this test (apt-get install tmux)");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("hub");
+    add_user(&data, "alice");
+    add_user(&data, "bob");
+    let mut hub = Command::new(BIN)
+        .arg("serve")
+        .arg("--data")
+        .arg(&data)
+        .env("PORTICO_C2S_STARTTLS_ADDR", "127.0.0.1:0")
+        .env("PORTICO_C2S_TLS_ADDR", "127.0.0.1:0")
+        .env("PORTICO_HTTP_ADDR", "127.0.0.1:0")
+        .env("PORTICO_DOMAIN", "localhost")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start portico serve");
+    let stdout = hub.stdout.take().expect("hub stdout");
+    let socket = format!("portico-chat-test-{}", std::process::id());
+    let cleanup = Cleanup { hub, socket };
+    let socket = cleanup.socket.as_str();
+    let mut ready = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut ready)
+        .expect("hub ready line");
+    let addr = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("c2s_tls="))
+        .unwrap_or_else(|| panic!("no c2s_tls= in {ready:?}"))
+        .to_owned();
+    let pin = portico_client::fingerprint_of_pem(&data.join("tls-cert.pem")).expect("pin");
+
+    for (user, peer) in [("alice", "bob"), ("bob", "alice")] {
+        let db = dir.path().join(format!("{user}.db"));
+        let cmd = format!(
+            "{BIN} chat --server {addr} --user {user} --password pw-of-test --pin {pin} --db {} --contact {peer}",
+            db.display()
+        );
+        tmux(
+            socket,
+            &[
+                "new-session",
+                "-d",
+                "-x",
+                "80",
+                "-y",
+                "24",
+                "-s",
+                user,
+                "-e",
+                "LC_ALL=C.UTF-8",
+                "-e",
+                "TERM=xterm-256color",
+                &cmd,
+            ],
+        );
+    }
+    for user in ["alice", "bob"] {
+        wait_screen(socket, user, "signed in", |s| s.contains("signed in as"));
+    }
+
+    tmux(
+        socket,
+        &["send-keys", "-t", "alice", "-l", "Hello Bob from tmux"],
+    );
+    tmux(socket, &["send-keys", "-t", "alice", "Enter"]);
+
+    let bob = wait_screen(socket, "bob", "alice's message", |s| {
+        s.contains("alice: Hello Bob from tmux")
+    });
+    assert!(bob.contains("alice@localhost"), "{bob}");
+    let alice = wait_screen(socket, "alice", "the delivered mark", |s| {
+        s.lines().any(|l| l.contains("me: Hello Bob from tmux ✓✓"))
+    });
+    assert!(alice.contains("bob"), "{alice}");
+    // Fits 80 columns: the right border of the conversation box is on screen.
+    assert!(alice.lines().all(|l| l.chars().count() <= 80), "{alice}");
+
+    // Bob answers; alice sees it.
+    tmux(socket, &["send-keys", "-t", "bob", "-l", "Hi Alice"]);
+    tmux(socket, &["send-keys", "-t", "bob", "Enter"]);
+    wait_screen(socket, "alice", "bob's reply", |s| {
+        s.contains("bob: Hi Alice")
+    });
+    drop(cleanup);
+}

@@ -75,7 +75,7 @@ fn add_user(data: &Path, name: &str) {
 }
 
 #[test]
-fn two_chat_sessions_in_tmux_exchange_a_message_and_show_it_delivered() {
+fn two_chat_sessions_in_tmux_show_unread_delivered_read_and_equal_safety_numbers() {
     if Command::new("tmux").arg("-V").output().is_err() {
         panic!("tmux is required for this test (apt-get install tmux)");
     }
@@ -110,7 +110,9 @@ fn two_chat_sessions_in_tmux_exchange_a_message_and_show_it_delivered() {
         .to_owned();
     let pin = portico_client::fingerprint_of_pem(&data.join("tls-cert.pem")).expect("pin");
 
-    for (user, peer) in [("alice", "bob"), ("bob", "alice")] {
+    // Bob lists carol first, so alice's message arrives in a conversation he is not
+    // looking at: it shows as unread, and alice sees it delivered but not read.
+    for (user, peer) in [("alice", "bob"), ("bob", "carol --contact alice")] {
         let db = dir.path().join(format!("{user}.db"));
         let cmd = format!(
             "{BIN} chat --server {addr} --user {user} --password pw-of-test --pin {pin} --db {} --contact {peer}",
@@ -145,14 +147,26 @@ fn two_chat_sessions_in_tmux_exchange_a_message_and_show_it_delivered() {
     );
     tmux(socket, &["send-keys", "-t", "alice", "Enter"]);
 
+    wait_screen(socket, "bob", "one unread message from alice", |s| {
+        s.contains("  alice (1)")
+    });
+    let alice = wait_screen(socket, "alice", "the delivered mark", |s| {
+        s.lines().any(|l| l.contains("me: Hello Bob from tmux ✓✓ "))
+    });
+    assert!(!alice.contains("✓✓ read"), "not read yet:\n{alice}");
+
+    // Bob opens alice's conversation: he sees the text, alice sees it read.
+    tmux(socket, &["send-keys", "-t", "bob", "Down"]);
     let bob = wait_screen(socket, "bob", "alice's message", |s| {
         s.contains("alice: Hello Bob from tmux")
     });
-    assert!(bob.contains("alice@localhost"), "{bob}");
-    let alice = wait_screen(socket, "alice", "the delivered mark", |s| {
-        s.lines().any(|l| l.contains("me: Hello Bob from tmux ✓✓"))
+    assert!(
+        bob.contains("> alice "),
+        "alice selected, unread cleared:\n{bob}"
+    );
+    let alice = wait_screen(socket, "alice", "the read mark", |s| {
+        s.contains("me: Hello Bob from tmux ✓✓ read")
     });
-    assert!(alice.contains("bob"), "{alice}");
     // Fits 80 columns: the right border of the conversation box is on screen.
     assert!(alice.lines().all(|l| l.chars().count() <= 80), "{alice}");
 
@@ -162,5 +176,26 @@ fn two_chat_sessions_in_tmux_exchange_a_message_and_show_it_delivered() {
     wait_screen(socket, "alice", "bob's reply", |s| {
         s.contains("bob: Hi Alice")
     });
+
+    // Both open the safety numbers: the same 60 digits; alice marks bob verified.
+    let digits = |s: &str| -> String {
+        s.lines()
+            .filter(|l| l.chars().filter(char::is_ascii_digit).count() >= 25)
+            .flat_map(|l| l.split('│').nth(3).unwrap_or("").chars())
+            .filter(char::is_ascii_digit)
+            .collect()
+    };
+    for user in ["alice", "bob"] {
+        tmux(socket, &["send-keys", "-t", user, "F2"]);
+    }
+    let a = wait_screen(socket, "alice", "the safety number", |s| {
+        digits(s).len() == 60
+    });
+    let b = wait_screen(socket, "bob", "the safety number", |s| {
+        digits(s).len() == 60
+    });
+    assert_eq!(digits(&a), digits(&b), "alice:\n{a}\nbob:\n{b}");
+    tmux(socket, &["send-keys", "-t", "alice", "v"]);
+    wait_screen(socket, "alice", "verified", |s| s.contains("✓ verified"));
     drop(cleanup);
 }

@@ -69,15 +69,18 @@ pub(crate) fn draw(f: &mut Frame<'_>, app: &App) {
     }
 
     f.render_widget(
-        Paragraph::new(format!("{}_", app.input))
-            .block(Block::bordered().title(format!(" {} (device {}) ", app.me, app.device))),
+        Paragraph::new(format!("{}_", app.input)).block(
+            Block::bordered()
+                .title(format!(" {} (device {}) ", app.me, app.device))
+                .title_bottom(format!(" {} ", app.notice)),
+        ),
         input,
     );
     let keys = match app.view {
         View::Chat => "Enter send  ↑↓ contact  /add NAME  F2 safety no.  Esc quit",
         View::Safety(_) => "v verified  u not verified  Esc back",
     };
-    f.render_widget(Paragraph::new(format!("{keys} | {}", app.notice)), help);
+    f.render_widget(Paragraph::new(keys), help);
 }
 
 fn name(jid: &str) -> &str {

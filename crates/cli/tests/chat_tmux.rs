@@ -112,10 +112,15 @@ fn two_chat_sessions_in_tmux_show_unread_delivered_read_and_equal_safety_numbers
 
     // Bob lists carol first, so alice's message arrives in a conversation he is not
     // looking at: it shows as unread, and alice sees it delivered but not read.
-    for (user, peer) in [("alice", "bob"), ("bob", "carol --contact alice")] {
+    // Alice pins the certificate; Bob trusts it on first use (and it gets saved).
+    let alice_trust = format!("--pin {pin}");
+    for (user, peer, trust) in [
+        ("alice", "bob", alice_trust.as_str()),
+        ("bob", "carol --contact alice", "--insecure-trust-first-use"),
+    ] {
         let db = dir.path().join(format!("{user}.db"));
         let cmd = format!(
-            "{BIN} chat --server {addr} --user {user} --password pw-of-test --pin {pin} --db {} --contact {peer}",
+            "{BIN} chat --server {addr} --user {user} --password pw-of-test {trust} --db {} --contact {peer}",
             db.display()
         );
         tmux(
@@ -140,6 +145,9 @@ fn two_chat_sessions_in_tmux_show_unread_delivered_read_and_equal_safety_numbers
     for user in ["alice", "bob"] {
         wait_screen(socket, user, "signed in", |s| s.contains("signed in as"));
     }
+    let saved =
+        std::fs::read_to_string(dir.path().join("bob.db.hub-pin")).expect("bob's saved pin");
+    assert_eq!(saved.trim(), pin, "the pin saved on first use is the hub's");
 
     tmux(
         socket,

@@ -34,8 +34,17 @@ pub struct ChatArgs {
     #[arg(long, env = "PORTICO_PASSWORD", hide_env_values = true)]
     password: String,
     /// SHA-256 of the hub's certificate (64 hex digits), from its operator.
-    #[arg(long, value_name = "SHA256HEX", required_unless_present = "ca")]
+    #[arg(
+        long,
+        value_name = "SHA256HEX",
+        required_unless_present_any = ["ca", "insecure_trust_first_use"]
+    )]
     pin: Option<String>,
+    /// Trust whatever certificate the hub shows the first time and pin it from then on
+    /// (kept in DB.hub-pin). Only for trying things out: the first connection could be
+    /// intercepted.
+    #[arg(long, conflicts_with_all = ["pin", "ca"])]
+    insecure_trust_first_use: bool,
     /// A PEM file of CA certificates, for a hub with a CA-signed certificate.
     #[arg(long, value_name = "FILE", conflicts_with = "pin")]
     ca: Option<PathBuf>,
@@ -135,24 +144,25 @@ fn parse_jid(name: &str, domain: &str) -> Result<Jid, ChatError> {
 }
 
 async fn chat(args: ChatArgs) -> Result<(), ChatError> {
-    let trust = match (&args.pin, &args.ca) {
-        (Some(pin), _) => Trust::Pin(pin.clone()),
-        (None, Some(ca)) => Trust::CaBundle(ca.clone()),
-        (None, None) => Trust::Pin(String::new()),
-    };
-    let config = Config::new(
-        &args.server,
-        &args.domain,
-        &args.user,
-        &args.password,
-        trust,
-    );
     let db = args
         .db
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("portico-{}.db", args.user)));
+    let config = |trust: Trust| {
+        Config::new(
+            &args.server,
+            &args.domain,
+            &args.user,
+            &args.password,
+            trust,
+        )
+    };
     eprintln!("signing in to {} as {}…", args.server, args.user);
-    let mut client = Client::open(config, &db).await?;
+    let mut client = match (&args.pin, &args.ca) {
+        (Some(pin), _) => Client::open(config(Trust::Pin(pin.clone())), &db).await?,
+        (None, Some(ca)) => Client::open(config(Trust::CaBundle(ca.clone())), &db).await?,
+        (None, None) => trust_first_use(&db, config).await?,
+    };
     let mut app = App {
         me: client.jid().clone(),
         device: client.device_id(),
@@ -205,6 +215,33 @@ async fn chat(args: ChatArgs) -> Result<(), ChatError> {
     ratatui::restore();
     client.close().await;
     result
+}
+
+/// Opens the client pinning the certificate saved next to the database, or, the first time,
+/// whatever certificate the hub presents (learned from the pin-mismatch error of a dummy pin).
+async fn trust_first_use(
+    db: &std::path::Path,
+    config: impl Fn(Trust) -> Config,
+) -> Result<Client, ChatError> {
+    let mut pin_file = db.as_os_str().to_owned();
+    pin_file.push(".hub-pin");
+    let pin_file = PathBuf::from(pin_file);
+    if let Ok(pin) = std::fs::read_to_string(&pin_file) {
+        return Ok(Client::open(config(Trust::Pin(pin.trim().to_owned())), db).await?);
+    }
+    match Client::open(config(Trust::Pin("0".repeat(64))), db).await {
+        Ok(client) => Ok(client),
+        Err(ClientError::PinMismatch { actual }) => {
+            eprintln!(
+                "warning: trusting the hub's certificate on first use: SHA-256 {actual} \
+                 (saved in {}); compare it with the hub operator's",
+                pin_file.display()
+            );
+            std::fs::write(&pin_file, format!("{actual}\n"))?;
+            Ok(Client::open(config(Trust::Pin(actual)), db).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn event_loop(

@@ -191,10 +191,12 @@ impl Step {
                 "{who} received \"{text}\" where \"{expected}\" was expected"
             )));
         }
-        say(
-            who,
-            &format!("{from} (chat with {conversation}): \"{text}\""),
-        );
+        let seen = if from == conversation {
+            format!("receives from {from}: \"{text}\"")
+        } else {
+            format!("receives its own copy of {from} → {conversation}: \"{text}\"")
+        };
+        say(who, &seen);
         Ok((conversation, id))
     }
 }

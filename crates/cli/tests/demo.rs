@@ -19,15 +19,15 @@ fn demo_runs_every_step_and_exits_zero() {
         out.status
     );
     for line in [
-        "[bob phone]    alice@localhost (chat with alice@localhost): \"Hi Bob, it's Alice.",
+        "[bob phone]    receives from alice@localhost: \"Hi Bob, it's Alice.",
         "[alice phone]  ✓  the hub has it queued",
         "[alice phone]  ✓✓ delivered to bob's phone",
         "[alice phone]  read by bob@localhost",
-        "[alice phone]  bob@localhost (chat with bob@localhost): \"Yes: end to end.",
-        "[alice laptop] alice@localhost (chat with bob@localhost): \"I'm on my laptop now too.\"",
-        "[alice laptop] bob@localhost (chat with bob@localhost): \"Hello to both of your devices!\"",
+        "[alice phone]  receives from bob@localhost: \"Yes: end to end.",
+        "[alice laptop] receives its own copy of alice@localhost → bob@localhost: \"I'm on my laptop now too.\"",
+        "[alice laptop] receives from bob@localhost: \"Hello to both of your devices!\"",
         "[bob phone]    offline",
-        "[bob phone]    alice@localhost (chat with alice@localhost): \"Write back when you're online again.\"",
+        "[bob phone]    receives from alice@localhost: \"Write back when you're online again.\"",
         "the numbers match",
         "All 7 steps held.",
     ] {

@@ -69,7 +69,7 @@ pub(crate) fn draw(f: &mut Frame<'_>, app: &App) {
     }
 
     f.render_widget(
-        Paragraph::new(format!("{}_", app.input)).block(
+        Paragraph::new(format!("{}_", input_tail(&app.input, input.width))).block(
             Block::bordered()
                 .title(format!(" {} (device {}) ", app.me, app.device))
                 .title_bottom(format!(" {} ", app.notice)),
@@ -81,6 +81,16 @@ pub(crate) fn draw(f: &mut Frame<'_>, app: &App) {
         View::Safety(_) => "v verified  u not verified  Esc back",
     };
     f.render_widget(Paragraph::new(keys), help);
+}
+
+/// The end of the input line that fits in a box `width` wide (with the cursor mark).
+fn input_tail(input: &str, width: u16) -> &str {
+    let room = usize::from(width.saturating_sub(3)).max(1);
+    let count = input.chars().count();
+    match input.char_indices().nth(count.saturating_sub(room)) {
+        Some((i, _)) if count > room => &input[i..],
+        _ => input,
+    }
 }
 
 fn name(jid: &str) -> &str {
@@ -143,4 +153,16 @@ fn draw_safety(
         Paragraph::new(lines).block(Block::bordered().title(" Safety number ")),
         area,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::input_tail;
+
+    #[test]
+    fn a_long_input_line_shows_its_end() {
+        assert_eq!(input_tail("hello", 80), "hello");
+        assert_eq!(input_tail("abcdefghij", 8), "fghij");
+        assert_eq!(input_tail("ééééé", 6), "ééé");
+    }
 }

@@ -48,3 +48,21 @@ fn demo_runs_every_step_and_exits_zero() {
         start.elapsed()
     );
 }
+
+#[test]
+fn demo_that_cannot_run_exits_non_zero_and_says_why() {
+    let out = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .arg("demo")
+        .env("TMPDIR", "/nonexistent/portico-demo-test")
+        .output()
+        .expect("run portico demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a demo without a temp dir cannot pass"
+    );
+    assert!(
+        stderr.contains("cannot prepare the demo"),
+        "the error says what went wrong:\n{stderr}"
+    );
+}

@@ -18,7 +18,7 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .args(["-S", &self.socket, "kill-server"])
             .status();
         let _ = self.hub.kill();
         let _ = self.hub.wait();
@@ -27,7 +27,7 @@ impl Drop for Cleanup {
 
 fn tmux(socket: &str, args: &[&str]) -> String {
     let out = Command::new("tmux")
-        .args(["-L", socket])
+        .args(["-S", socket])
         .args(args)
         .env("LC_ALL", "C.UTF-8")
         .output()
@@ -96,7 +96,8 @@ fn two_chat_sessions_in_tmux_show_unread_delivered_read_and_equal_safety_numbers
         .spawn()
         .expect("start portico serve");
     let stdout = hub.stdout.take().expect("hub stdout");
-    let socket = format!("portico-chat-test-{}", std::process::id());
+    // A private tmux server whose socket goes away with the temporary directory.
+    let socket = dir.path().join("tmux.sock").display().to_string();
     let cleanup = Cleanup { hub, socket };
     let socket = cleanup.socket.as_str();
     let mut ready = String::new();

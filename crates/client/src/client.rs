@@ -139,6 +139,13 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The client stopped for good: the hub refused its credentials, its device or its
+    /// certificate pin while reconnecting, which retrying cannot fix. `reason` says what to
+    /// do; open the client again once it is fixed.
+    Stopped {
+        /// The refusal, worded for the user.
+        reason: String,
+    },
     /// The connection is back; unacknowledged messages were sent again.
     Reconnected {
         /// Whether the hub resumed the earlier stream (XEP-0198) instead of binding anew.

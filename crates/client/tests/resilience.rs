@@ -1,6 +1,7 @@
 //! What keeps a client working over time, through a real hub: prekey refills when the hub
 //! reports low stock, reconnecting (and resending) after the hub restarts, and the specific
-//! error for a device the hub does not know.
+//! error for a device the hub does not know, and stopping (not retrying forever) when the hub
+//! refuses the device on reconnect.
 
 mod common;
 
@@ -208,5 +209,26 @@ async fn the_signed_prekey_rotates_and_messages_under_the_old_one_still_decrypt(
     assert_eq!(
         signed, 2,
         "the old signed prekey is kept beside the new one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_device_was_removed_stops_with_the_reason_instead_of_retrying() {
+    let mut hub = TestHub::start(&["alice"], &[]).await;
+    let mut alice = hub.open("alice", "alice").await;
+    let device = alice.device_id();
+    // The operator retires this device while the hub is down; the reconnect is refused.
+    hub.restart_removing(Some(("alice", device))).await;
+    let stopped = wait_for(&mut alice, "the client to stop", |e| {
+        matches!(e, Event::Stopped { .. })
+    })
+    .await;
+    let Event::Stopped { reason } = stopped else {
+        unreachable!("wait_for returns the matching event")
+    };
+    assert!(
+        reason.contains(&format!("does not know device {device}"))
+            && reason.contains("new database"),
+        "the reason tells the user what happened and what to do: {reason}"
     );
 }

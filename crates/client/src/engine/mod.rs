@@ -132,7 +132,9 @@ impl Engine {
         }
         loop {
             if let Some(why) = self.lost.take() {
-                self.reconnect(why).await;
+                if self.reconnect(why).await.is_break() {
+                    return;
+                }
                 continue;
             }
             if let Some(el) = self.backlog.pop_front() {
@@ -161,7 +163,11 @@ impl Engine {
                             self.on_error(e).await;
                         }
                     }
-                    Incoming::Lost(why) => self.reconnect(why).await,
+                    Incoming::Lost(why) => {
+                        if self.reconnect(why).await.is_break() {
+                            return;
+                        }
+                    }
                 },
             }
         }
@@ -254,7 +260,9 @@ impl Engine {
         }
     }
 
-    async fn reconnect(&mut self, why: String) {
+    /// Reconnects with backoff until the hub takes the client back; breaks (after emitting
+    /// [`Event::Stopped`]) when the hub refuses something retrying cannot fix.
+    async fn reconnect(&mut self, why: String) -> std::ops::ControlFlow<()> {
         tracing::info!(reason = %why, "connection lost; reconnecting");
         self.emit(Event::Disconnected { reason: why });
         // A short pause first lets the hub finish with the old stream (and park it for
@@ -269,6 +277,19 @@ impl Engine {
                     self.backlog.clear();
                     break;
                 }
+                Err(
+                    e @ (ClientError::WrongPassword(_)
+                    | ClientError::UnknownDevice { .. }
+                    | ClientError::DeviceRefused(_)
+                    | ClientError::PinMismatch { .. }
+                    | ClientError::CaBundle { .. }),
+                ) => {
+                    tracing::warn!(error = %e, "reconnect refused; the client stops");
+                    self.emit(Event::Stopped {
+                        reason: e.to_string(),
+                    });
+                    return std::ops::ControlFlow::Break(());
+                }
                 Err(e) => {
                     tracing::info!(error = %e, "reconnect failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -281,6 +302,7 @@ impl Engine {
         if let Err(e) = self.resend_unacked().await {
             tracing::warn!(error = %e, "resending after reconnect failed");
         }
+        std::ops::ControlFlow::Continue(())
     }
 
     fn safety_number(&self, peer: &str, device: u32) -> Result<Option<String>> {

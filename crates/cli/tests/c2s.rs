@@ -374,6 +374,10 @@ async fn hostile_input_gets_specific_stream_errors_and_the_hub_keeps_serving() {
         dir.path(),
         &[
             ("PORTICO_LIMITS_MAX_STANZA_BYTES", "10000"),
+            ("PORTICO_LIMITS_MAX_TEXT_BYTES", "2000"),
+            // Each case below logs in as a new device.
+            ("PORTICO_MAX_DEVICES", "20"),
+            ("PORTICO_LIMITS_MAX_ATTRIBUTE_BYTES", "500"),
             ("PORTICO_LIMITS_STANZAS_PER_SECOND", "50"),
             ("PORTICO_LIMITS_STANZA_BURST", "100"),
         ],
@@ -399,6 +403,18 @@ async fn hostile_input_gets_specific_stream_errors_and_the_hub_keeps_serving() {
             .into_bytes(),
             "policy-violation",
             "depth",
+        ),
+        (
+            "text over max_text_bytes",
+            format!("<message><body>{}</body></message>", "t".repeat(5000)).into_bytes(),
+            "policy-violation",
+            "2000 bytes (max_text_bytes)",
+        ),
+        (
+            "attribute over max_attribute_bytes",
+            format!("<message id='{}'/>", "a".repeat(1000)).into_bytes(),
+            "policy-violation",
+            "500 bytes (max_attribute_bytes)",
         ),
         (
             "entity declaration",

@@ -109,6 +109,10 @@ pub struct LimitsConfig {
     pub max_depth: u32,
     /// Most attributes on one element.
     pub max_attributes: u32,
+    /// Longest attribute value in bytes.
+    pub max_attribute_bytes: u32,
+    /// Longest run of text in one element, in bytes.
+    pub max_text_bytes: u32,
     /// Stanzas per second a connection may sustain.
     pub stanzas_per_second: u32,
     /// Stanzas a connection may send in a burst above the sustained rate.
@@ -160,6 +164,8 @@ impl Default for LimitsConfig {
             max_stanza_bytes: 256 * 1024,
             max_depth: 32,
             max_attributes: 64,
+            max_attribute_bytes: 64 * 1024,
+            max_text_bytes: 128 * 1024,
             stanzas_per_second: 500,
             stanza_burst: 2000,
             max_prekeys_per_upload: 100,
@@ -254,6 +260,11 @@ impl Config {
         positive("limits.max_stanza_bytes", self.limits.max_stanza_bytes)?;
         positive("limits.max_depth", self.limits.max_depth)?;
         positive("limits.max_attributes", self.limits.max_attributes)?;
+        positive(
+            "limits.max_attribute_bytes",
+            self.limits.max_attribute_bytes,
+        )?;
+        positive("limits.max_text_bytes", self.limits.max_text_bytes)?;
         positive("limits.stanzas_per_second", self.limits.stanzas_per_second)?;
         positive("limits.stanza_burst", self.limits.stanza_burst)?;
         positive(

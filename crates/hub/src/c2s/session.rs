@@ -30,7 +30,8 @@ fn limits(inner: &Inner) -> Limits {
         max_stanza_bytes: l.max_stanza_bytes as usize,
         max_depth: l.max_depth as usize,
         max_attributes: l.max_attributes as usize,
-        ..Limits::default()
+        max_attribute_bytes: l.max_attribute_bytes as usize,
+        max_text_bytes: l.max_text_bytes as usize,
     }
 }
 

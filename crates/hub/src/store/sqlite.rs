@@ -177,6 +177,16 @@ impl SqliteStore {
                 let _ = reply.send(committed.and(outcome));
             })
         });
+        self.submit(job, answer)
+    }
+
+    /// Hands `job` to the writer thread and resolves with the reply it sends on `answer`
+    /// once its group is committed (or `Closed` if the writer is gone).
+    fn submit<T: Send + 'static>(
+        &self,
+        job: Job,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> StoreFuture<'static, T> {
         let sent = self
             .jobs
             .lock()
@@ -208,18 +218,7 @@ impl SqliteStore {
                 let _ = reply.send(committed.and(outcome));
             })
         });
-        let sent = self
-            .jobs
-            .lock()
-            .ok()
-            .and_then(|j| j.as_ref().map(|tx| tx.send(job).is_ok()))
-            .unwrap_or(false);
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::Closed);
-            }
-            answer.await.map_err(|_| StoreError::Closed)?
-        })
+        self.submit(job, answer)
     }
 
     fn read<T: Send + 'static>(

@@ -12,6 +12,7 @@ mod iq;
 pub mod keys;
 mod message;
 mod negotiation_types;
+pub mod policy;
 mod presence;
 pub(crate) mod util;
 

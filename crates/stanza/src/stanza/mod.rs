@@ -14,6 +14,7 @@ mod message;
 mod negotiation_types;
 pub mod policy;
 mod presence;
+pub mod upload;
 pub(crate) mod util;
 
 use crate::Element;

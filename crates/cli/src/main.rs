@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod chat;
 mod demo;
+mod provider;
 mod serve;
 mod xmpp_client;
 
@@ -41,6 +42,11 @@ enum Command {
     Demo,
     /// Chat in the terminal: contacts, conversations with delivery marks, safety numbers.
     Chat(Box<chat::ChatArgs>),
+    /// Run the reference third-party provider, or manage its users (`portico provider serve`).
+    Provider {
+        #[command(subcommand)]
+        command: provider::ProviderCommand,
+    },
 }
 
 /// Where the configuration comes from.
@@ -73,5 +79,6 @@ fn main() -> anyhow::Result<()> {
         } => admin::run(command),
         Command::Demo => demo::run(),
         Command::Chat(args) => chat::run(*args),
+        Command::Provider { command } => provider::run(command),
     }
 }

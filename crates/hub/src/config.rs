@@ -75,6 +75,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// Input limits.
     pub limits: LimitsConfig,
+    /// Policy and abuse controls (opt-in, rate limits, new contacts, reports).
+    pub policy: crate::policy::PolicyConfig,
 }
 
 /// Where the TLS certificate and key come from.
@@ -144,6 +146,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             queue: QueueConfig::default(),
             limits: LimitsConfig::default(),
+            policy: crate::policy::PolicyConfig::default(),
         }
     }
 }
@@ -275,6 +278,10 @@ impl Config {
         positive("limits.ping_interval_secs", self.limits.ping_interval_secs)?;
         positive("limits.ping_timeout_secs", self.limits.ping_timeout_secs)?;
         positive("limits.login_timeout_secs", self.limits.login_timeout_secs)?;
+        self.policy.validate().map_err(|e| ConfigError::OutOfRange {
+            key: e.key,
+            problem: format!("(under [policy]) {}", e.problem),
+        })?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::OutOfRange {
                 key: "tls.cert",

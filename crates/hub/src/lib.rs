@@ -9,6 +9,7 @@ pub mod c2s;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod policy;
 pub mod server;
 pub mod shutdown;
 pub mod store;

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+pub mod policy;
 pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod suite;
@@ -211,7 +212,7 @@ pub struct QueuedMessage {
 }
 
 /// The storage interface. See the module documentation for the durability contract.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: policy::PolicyStore + Send + Sync + 'static {
     /// Creates an account; fails with [`StoreError::AccountExists`].
     fn create_account<'a>(&'a self, name: &'a str, creds: StoredCredentials)
     -> StoreFuture<'a, ()>;

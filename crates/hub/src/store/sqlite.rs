@@ -106,7 +106,7 @@ impl SqliteStore {
             })?;
         }
         let conn = open_connection(path)?;
-        conn.execute_batch(SCHEMA).map_err(|e| StoreError::Open {
+        conn.execute_batch(&format!("{SCHEMA}{}", policy::SCHEMA)).map_err(|e| StoreError::Open {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
@@ -397,6 +397,7 @@ fn signed(id: Option<u32>, public: Option<Vec<u8>>, sig: Option<Vec<u8>>) -> Opt
     })
 }
 
+mod policy;
 mod store_impl;
 
 #[cfg(test)]

@@ -1,0 +1,240 @@
+//! [`Policy`]: the hub's shared policy state around the sans-IO decision: the token buckets,
+//! short-lived caches of settings and blocklists in front of the store, and the gathering of
+//! facts for one message.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portico_stanza::Jid;
+use portico_stanza::stanza::policy::{InteropSettings, ThirdPartyMode};
+
+use super::decide::{Contacts, DAY_MS, Decision, Facts, Limiter, Parties};
+use super::{Origin, PolicyConfig};
+use crate::store::{Store, StoreError};
+
+/// How long a cached setting or blocklist is trusted (changes made through this hub are
+/// seen at once; the TTL covers other nodes and `portico admin`).
+const CACHE_TTL: Duration = Duration::from_secs(5);
+/// Most entries each cache keeps before it starts over.
+const CACHE_MAX: usize = 100_000;
+
+type Cache<T> = Mutex<HashMap<String, (Instant, Arc<T>)>>;
+
+fn cached<T>(cache: &Cache<T>, key: &str) -> Option<Arc<T>> {
+    let c = cache.lock().ok()?;
+    let (at, v) = c.get(key)?;
+    (at.elapsed() < CACHE_TTL).then(|| v.clone())
+}
+
+fn remember<T>(cache: &Cache<T>, key: &str, v: Arc<T>) {
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= CACHE_MAX {
+            c.clear();
+        }
+        c.insert(key.to_owned(), (Instant::now(), v));
+    }
+}
+
+/// A message to decide on, as the routing code knows it.
+#[derive(Debug, Clone)]
+pub struct Route<'a> {
+    /// The sender's account.
+    pub sender_account: &'a str,
+    /// The sender's full JID.
+    pub sender: &'a Jid,
+    /// The recipient's account.
+    pub recipient_account: &'a str,
+    /// The recipient's bare JID.
+    pub recipient: &'a Jid,
+    /// The sender's network address, if known.
+    pub address: Option<IpAddr>,
+}
+
+/// The hub's policy state. One per hub; shared by every session.
+pub struct Policy {
+    config: PolicyConfig,
+    domain: String,
+    limiter: Mutex<Limiter>,
+    settings: Cache<InteropSettings>,
+    blocks: Cache<Vec<Jid>>,
+    /// Pairs (sender, recipient) known to have a contact record.
+    known: Mutex<HashSet<(String, String)>>,
+}
+
+impl Policy {
+    /// Fresh state for `config` on a hub serving `domain`.
+    pub fn new(config: &PolicyConfig, domain: &str) -> Self {
+        Policy {
+            config: config.clone(),
+            domain: domain.to_owned(),
+            limiter: Mutex::new(Limiter::new(config)),
+            settings: Mutex::new(HashMap::new()),
+            blocks: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// Where a JID's user comes from.
+    pub fn origin(&self, jid: &Jid) -> Origin {
+        Origin::of(jid, &self.domain)
+    }
+
+    /// The settings of a user who never set any: everything off for the hub's own users;
+    /// for a third-party user, who enlisted in order to chat here, the hub's users allowed.
+    pub fn default_settings(&self, account: &str) -> InteropSettings {
+        if account.contains('@') {
+            InteropSettings {
+                mode: ThirdPartyMode::All,
+                ..InteropSettings::default()
+            }
+        } else {
+            InteropSettings::default()
+        }
+    }
+
+    /// The account's settings (cached briefly).
+    pub async fn settings(
+        &self,
+        store: &dyn Store,
+        account: &str,
+    ) -> Result<Arc<InteropSettings>, StoreError> {
+        if let Some(s) = cached(&self.settings, account) {
+            return Ok(s);
+        }
+        let s = Arc::new(
+            store
+                .interop_settings(account)
+                .await?
+                .unwrap_or_else(|| self.default_settings(account)),
+        );
+        remember(&self.settings, account, s.clone());
+        Ok(s)
+    }
+
+    /// The account's blocklist (cached briefly).
+    pub async fn blocklist(
+        &self,
+        store: &dyn Store,
+        account: &str,
+    ) -> Result<Arc<Vec<Jid>>, StoreError> {
+        if let Some(b) = cached(&self.blocks, account) {
+            return Ok(b);
+        }
+        let b: Vec<Jid> = store
+            .blocklist(account)
+            .await?
+            .iter()
+            .filter_map(|j| Jid::parse(j).ok())
+            .collect();
+        let b = Arc::new(b);
+        remember(&self.blocks, account, b.clone());
+        Ok(b)
+    }
+
+    /// Forgets what is cached about `account` (after it changed its settings or blocklist).
+    pub fn forget(&self, account: &str) {
+        if let Ok(mut c) = self.blocks.lock() {
+            c.remove(account);
+        }
+        if let Ok(mut c) = self.settings.lock() {
+            c.remove(account);
+        }
+    }
+
+    /// Decides on one message, takes its tokens, and records a new contact when it is one.
+    pub async fn check(
+        &self,
+        store: &dyn Store,
+        route: &Route<'_>,
+        now_ms: u64,
+    ) -> Result<Decision, StoreError> {
+        let sender_origin = self.origin(route.sender);
+        let recipient_origin = self.origin(route.recipient);
+        let crossing = sender_origin.network() != recipient_origin.network();
+        let sender_blocks = self.blocklist(store, route.sender_account).await?;
+        let recipient_blocks = self.blocklist(store, route.recipient_account).await?;
+        let (sender_settings, recipient_settings) = if crossing {
+            (
+                self.settings(store, route.sender_account).await?,
+                self.settings(store, route.recipient_account).await?,
+            )
+        } else {
+            let none = Arc::new(InteropSettings::default());
+            (none.clone(), none)
+        };
+        let sender_bare = route.sender.to_bare().to_string();
+        let recipient_bare = route.recipient.to_bare().to_string();
+        let pair = (sender_bare.clone(), recipient_bare.clone());
+        let third_party_sender = matches!(sender_origin, Origin::ThirdParty { .. });
+        let mut contacts = Contacts {
+            known: true,
+            ..Contacts::default()
+        };
+        let known_here = self
+            .known
+            .lock()
+            .map(|k| k.contains(&pair))
+            .unwrap_or(false);
+        if crossing && !known_here {
+            let h = store
+                .contact_history(&sender_bare, &recipient_bare, now_ms.saturating_sub(DAY_MS))
+                .await?;
+            contacts = Contacts {
+                known: h.known,
+                recent: h.recent,
+                oldest_ms: h.oldest_ms,
+            };
+        }
+        let parties = Parties {
+            sender: route.sender,
+            sender_origin: &sender_origin,
+            recipient: route.recipient,
+            recipient_origin: &recipient_origin,
+            address: route.address,
+        };
+        let facts = Facts {
+            sender_settings: &sender_settings,
+            recipient_settings: &recipient_settings,
+            sender_blocks: &sender_blocks,
+            recipient_blocks: &recipient_blocks,
+            contacts: if third_party_sender {
+                contacts
+            } else {
+                Contacts {
+                    known: true,
+                    ..contacts
+                }
+            },
+        };
+        let decision = match self.limiter.lock() {
+            Ok(mut l) => l.decide(&parties, &facts, now_ms),
+            Err(_) => return Err(StoreError::Closed),
+        };
+        if let Decision::Allow { .. } = decision {
+            if crossing && !contacts.known {
+                // First message of the pair across the boundary (either way): remember it,
+                // so that replies are not new contacts and the sender's count is right.
+                store
+                    .record_contact(sender_bare.clone(), recipient_bare.clone(), now_ms)
+                    .await?;
+            }
+            if crossing {
+                if let Ok(mut k) = self.known.lock() {
+                    if k.len() >= CACHE_MAX {
+                        k.clear();
+                    }
+                    k.insert(pair);
+                    k.insert((recipient_bare, sender_bare));
+                }
+            }
+        }
+        Ok(decision)
+    }
+}

@@ -23,7 +23,8 @@ pub struct Config {
     pub addr: String,
     /// The hub's domain, e.g. `localhost`.
     pub domain: String,
-    /// The account name (the part before `@`).
+    /// The account name (the part before `@`); for a third-party device its whole internal
+    /// JID, set by [`crate::thirdparty::open`].
     pub user: String,
     /// The account password.
     pub password: Zeroizing<String>,

@@ -40,7 +40,9 @@ pub struct ConnectOptions {
     pub addr: String,
     /// The hub's domain (also the TLS server name).
     pub domain: String,
-    /// The account name (localpart).
+    /// The account name (localpart); or, for a third-party device, its whole internal bare
+    /// JID (`<opaque>@<provider>.interop.<hub domain>`): then it logs in with SASL PLAIN under
+    /// that name (see [`crate::thirdparty`]).
     pub user: String,
     /// The password.
     pub password: Zeroizing<String>,
@@ -218,7 +220,12 @@ impl Connection {
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        let bare = format!("{}@{}", opts.user, opts.domain);
+        // A third-party device's user is its internal JID: the stream still goes to the hub.
+        let (node, sasl_user) = match opts.user.split_once('@') {
+            Some((node, _)) => (node, Some(opts.user.clone())),
+            None => (opts.user.as_str(), None),
+        };
+        let bare = format!("{node}@{}", opts.domain);
         let jid_text = match opts.device {
             Some(d) => format!("{bare}/{d}"),
             None => bare,
@@ -229,6 +236,10 @@ impl Connection {
             Transport::StartTls => NegTransport::StartTls,
         };
         let mut config = ClientConfig::new(jid, opts.password.as_bytes(), transport);
+        if let Some(user) = sasl_user {
+            config.authcid = Some(user);
+            config.mechanisms = vec![portico_stanza::sasl::Mechanism::Plain];
+        }
         config.resume = opts
             .resume
             .as_ref()

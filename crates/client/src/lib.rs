@@ -38,8 +38,10 @@ pub mod conn;
 mod engine;
 mod envelope;
 pub mod error;
+pub mod https;
 mod keys;
 pub mod store;
+pub mod thirdparty;
 pub mod tls;
 
 pub use client::{Client, Config, Event};

@@ -47,7 +47,11 @@ impl Engine {
         let mut rng = StdRng::from_os_rng();
         keys::ensure_identity(&store, &mut rng)?;
         if let Some(user) = store.meta_text("account")? {
-            let wanted = format!("{}@{}", config.user, config.domain);
+            let wanted = if config.user.contains('@') {
+                config.user.clone()
+            } else {
+                format!("{}@{}", config.user, config.domain)
+            };
             if user != wanted {
                 return Err(ClientError::CorruptDatabase(format!(
                     "this database belongs to {user}, not {wanted}"

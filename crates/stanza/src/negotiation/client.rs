@@ -25,6 +25,9 @@ pub struct ClientConfig {
     pub transport: Transport,
     /// Acceptable mechanisms in preference order (PLAIN is used only over TLS or `Insecure`).
     pub mechanisms: Vec<Mechanism>,
+    /// The SASL user name when it is not the JID's localpart (third-party devices log in with
+    /// their whole internal bare JID while the stream goes to the hub's domain).
+    pub authcid: Option<String>,
     /// Enable XEP-0198 stream management (with resumption) after binding, if offered.
     pub stream_management: bool,
     /// Resume this earlier session (previd, h) instead of binding, if offered.
@@ -53,6 +56,7 @@ impl ClientConfig {
             password: Zeroizing::new(password.to_vec()),
             transport,
             mechanisms: vec![Mechanism::ScramSha256, Mechanism::Plain],
+            authcid: None,
             stream_management: true,
             resume: None,
             limits: Limits::default(),
@@ -449,7 +453,8 @@ impl ClientNegotiator {
     }
 
     fn start_auth(&mut self, f: &StreamFeatures) {
-        let Some(username) = self.config.jid.node().map(str::to_owned) else {
+        let node = self.config.jid.node().map(str::to_owned);
+        let Some(username) = self.config.authcid.clone().or(node) else {
             return self.fail(ClientFailure::NoUsername);
         };
         let plain_ok = self.secure || self.config.transport == Transport::Insecure;

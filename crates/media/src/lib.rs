@@ -15,6 +15,8 @@ mod encrypt;
 mod error;
 mod format;
 pub mod io;
+#[cfg(feature = "net")]
+pub mod net;
 
 pub use decrypt::{Decrypted, Decryptor};
 pub use encrypt::{Encrypted, Encryptor};

@@ -3,6 +3,7 @@
 //! recovers; the application sends with [`Client::send_text`] and reads [`Event`]s.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use portico_content::{Content, ReceiptKind};
@@ -216,6 +217,16 @@ pub(crate) enum Cmd {
         verified: bool,
         reply: Reply<()>,
     },
+    MediaIq {
+        payload: portico_stanza::Element,
+        reply: Reply<Option<portico_stanza::Element>>,
+    },
+    SendContent {
+        to: Jid,
+        content: Box<portico_content::Content>,
+        log_body: String,
+        reply: Reply<String>,
+    },
     DropLink,
     Close {
         reply: oneshot::Sender<()>,
@@ -252,6 +263,7 @@ pub struct Client {
     events: mpsc::UnboundedReceiver<Event>,
     jid: Jid,
     device: u32,
+    pub(crate) media: Arc<crate::media::MediaCtx>,
 }
 
 impl std::fmt::Debug for Client {
@@ -268,6 +280,11 @@ impl Client {
     /// first start this generates the identity, registers a new device and publishes keys;
     /// later starts bind the same device and resend whatever the hub never acknowledged.
     pub async fn open(config: Config, db_path: &Path) -> Result<Client> {
+        let media = Arc::new(crate::media::MediaCtx {
+            domain: config.domain.clone(),
+            trust: config.trust.clone(),
+            timeout: config.timeout,
+        });
         let engine = Engine::start(config, db_path).await?;
         let jid = engine.bare_jid()?;
         let device = engine.device();
@@ -279,6 +296,7 @@ impl Client {
             events,
             jid,
             device,
+            media,
         })
     }
 
@@ -292,7 +310,7 @@ impl Client {
         self.device
     }
 
-    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T> {
+    pub(crate) async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         self.cmds.send(make(tx)).map_err(|_| ClientError::Stopped)?;
         rx.await.map_err(|_| ClientError::Stopped)?

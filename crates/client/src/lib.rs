@@ -40,6 +40,7 @@ mod envelope;
 pub mod error;
 pub mod https;
 mod keys;
+pub mod media;
 pub mod store;
 pub mod thirdparty;
 pub mod tls;
@@ -47,5 +48,8 @@ pub mod tls;
 pub use client::{Client, Config, Event};
 pub use conn::{ConnectOptions, Connection, Incoming, Transport};
 pub use error::{ClientError, Result};
+pub use media::{Downloaded, FileOptions, MediaError};
+/// The attachment format (re-exported for applications that handle attachments themselves).
+pub use portico_media;
 pub use store::{Direction, LoggedMessage, Status};
 pub use tls::{Trust, fingerprint, fingerprint_of_pem};

@@ -2,6 +2,7 @@
 //! handles commands and incoming stanzas one at a time, so no two steps race on a ratchet.
 //! Stanzas that arrive while it waits for an IQ answer are kept in order and handled next.
 
+mod media;
 mod recv;
 mod send;
 
@@ -230,6 +231,21 @@ impl Engine {
                 reply,
             } => {
                 let _ = reply.send(self.store.set_verified(&peer.to_string(), device, verified));
+            }
+            Cmd::MediaIq { payload, reply } => {
+                let r = self.media_iq(payload).await;
+                let r = self.after(r);
+                let _ = reply.send(r);
+            }
+            Cmd::SendContent {
+                to,
+                content,
+                log_body,
+                reply,
+            } => {
+                let r = self.send_content(&to.to_string(), *content, log_body).await;
+                let r = self.after(r);
+                let _ = reply.send(r);
             }
             Cmd::DropLink => self.conn.abort(),
             Cmd::Close { .. } => {}

@@ -111,6 +111,8 @@ pub struct MediaToken {
     pub token: Option<CompactString>,
     /// When it stops working, unix seconds (absent in the request).
     pub expires: Option<u64>,
+    /// The proxy's URL (`https://hub:port/v1/media/proxy`; absent in the request).
+    pub proxy: Option<CompactString>,
 }
 
 impl From<MediaToken> for Element {
@@ -118,6 +120,7 @@ impl From<MediaToken> for Element {
         Element::new("token", NS_PORTICO_MEDIA)
             .with_opt_attr("token", t.token)
             .with_opt_attr("expires", t.expires.map(|e| e.to_string()))
+            .with_opt_attr("proxy", t.proxy)
     }
 }
 
@@ -135,6 +138,7 @@ impl TryFrom<Element> for MediaToken {
         Ok(MediaToken {
             token: el.take_attr("token"),
             expires,
+            proxy: el.take_attr("proxy"),
         })
     }
 }
@@ -160,6 +164,7 @@ mod tests {
         let t = MediaToken {
             token: Some("t".into()),
             expires: Some(9),
+            proxy: Some("https://h/v1/media/proxy".into()),
         };
         assert_eq!(MediaToken::try_from(Element::from(t.clone())), Ok(t));
     }

@@ -67,6 +67,13 @@ enum AdminCommand {
         #[command(subcommand)]
         command: admin::UserCommand,
     },
+    /// Manage third-party providers (onboarding, suspension).
+    Provider {
+        #[command(subcommand)]
+        command: admin::ProviderCommand,
+    },
+    /// Print the hub's public signing key (what providers configure as --hub-key).
+    HubKey(ConfigArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,6 +84,12 @@ fn main() -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::User { command },
         } => admin::run(command),
+        Command::Admin {
+            command: AdminCommand::Provider { command },
+        } => admin::run_provider(command),
+        Command::Admin {
+            command: AdminCommand::HubKey(args),
+        } => admin::run_hub_key(&args),
         Command::Demo => demo::run(),
         Command::Chat(args) => chat::run(*args),
         Command::Provider { command } => provider::run(command),

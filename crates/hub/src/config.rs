@@ -77,6 +77,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Policy and abuse controls (opt-in, rate limits, new contacts, reports).
     pub policy: crate::policy::PolicyConfig,
+    /// Provider gateway (third-party enlistment, auth, push).
+    pub interop: crate::interop::config::InteropConfig,
 }
 
 /// Where the TLS certificate and key come from.
@@ -147,6 +149,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             limits: LimitsConfig::default(),
             policy: crate::policy::PolicyConfig::default(),
+            interop: Default::default(),
         }
     }
 }
@@ -278,10 +281,15 @@ impl Config {
         positive("limits.ping_interval_secs", self.limits.ping_interval_secs)?;
         positive("limits.ping_timeout_secs", self.limits.ping_timeout_secs)?;
         positive("limits.login_timeout_secs", self.limits.login_timeout_secs)?;
-        self.policy.validate().map_err(|e| ConfigError::OutOfRange {
-            key: e.key,
-            problem: format!("(under [policy]) {}", e.problem),
-        })?;
+        self.policy
+            .validate()
+            .map_err(|e| ConfigError::OutOfRange {
+                key: e.key,
+                problem: format!("(under [policy]) {}", e.problem),
+            })?;
+        self.interop
+            .check()
+            .map_err(|(key, problem)| ConfigError::OutOfRange { key, problem })?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::OutOfRange {
                 key: "tls.cert",
@@ -360,7 +368,11 @@ fn apply_env(table: &mut toml::Table, env: &BTreeMap<String, String>) -> Result<
 }
 
 /// `PORTICO_…` variables that are not settings (used by the test scripts).
-const IGNORED_ENV: &[&str] = &["PORTICO_SLIXMPP_PYTHON", "PORTICO_LOG"];
+const IGNORED_ENV: &[&str] = &[
+    "PORTICO_SLIXMPP_PYTHON",
+    "PORTICO_LOG",
+    "PORTICO_SCHEMATHESIS",
+];
 
 fn collect_keys(
     table: &toml::Table,

@@ -135,7 +135,7 @@ pub async fn serve(
             a = listener.accept() => a,
             () = shutdown.wait() => break,
         };
-        let Ok((tcp, _peer)) = accepted else { continue };
+        let Ok((tcp, peer)) = accepted else { continue };
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
@@ -144,6 +144,9 @@ pub async fn serve(
             else {
                 return;
             };
+            // The client address, for per-address limits (`/v1/enlist`).
+            let app =
+                tower_layer::Layer::layer(&axum::Extension(axum::extract::ConnectInfo(peer)), app);
             let service = TowerToHyperService::new(app);
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)

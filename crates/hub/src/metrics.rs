@@ -15,6 +15,15 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+/// Labels of the provider-gateway counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InteropLabel {
+    /// What: `enlist`, `login`, `auth`, `push`, `breaker`, `suspension`, `revocation`.
+    pub call: String,
+    /// How it ended (e.g. `ok`, `denied`, `unreachable`, `delivered`, `retry`, a problem slug).
+    pub outcome: String,
+}
+
 /// Every metric the hub exports.
 pub struct Metrics {
     registry: Registry,
@@ -30,6 +39,8 @@ pub struct Metrics {
     pub delivery_latency: Histogram,
     /// Refusals by reason.
     pub rejections: Family<ReasonLabel, Counter>,
+    /// Provider-gateway events (enlistments, logins, provider calls) by outcome.
+    pub interop: Family<InteropLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -50,6 +61,12 @@ impl Metrics {
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0,
         ]);
         let rejections = Family::<ReasonLabel, Counter>::default();
+        let interop = Family::<InteropLabel, Counter>::default();
+        registry.register(
+            "interop",
+            "Provider gateway: enlistments, third-party logins, provider auth and push calls, by outcome",
+            interop.clone(),
+        );
         registry.register(
             "connections",
             "Open client connections",
@@ -88,7 +105,18 @@ impl Metrics {
             queue_depth,
             delivery_latency,
             rejections,
+            interop,
         }
+    }
+
+    /// Counts one provider-gateway event.
+    pub fn interop(&self, call: &str, outcome: &str) {
+        self.interop
+            .get_or_create(&InteropLabel {
+                call: call.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one refusal.

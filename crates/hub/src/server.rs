@@ -35,6 +35,9 @@ pub enum ServeError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The hub's provider-gateway keys could not be loaded or created.
+    #[error(transparent)]
+    Keys(#[from] crate::interop::keys::KeyFileError),
     /// A listener could not bind its address.
     #[error(
         "cannot listen on {addr} for `{key}`: {source}; pick another address in the configuration"
@@ -112,8 +115,16 @@ pub async fn run(
         metrics: metrics.clone(),
         store: dyn_store.clone(),
     });
+    let gateway = crate::interop::Gateway::new(config.clone(), dyn_store.clone(), metrics.clone())?;
+    let app = app.merge(crate::interop::enlist::router(gateway.clone()));
     let http_task = tokio::spawn(http::serve(http_listener, http_tls, app, shutdown.clone()));
-    let c2s = crate::c2s::C2s::new(config.clone(), dyn_store.clone(), metrics.clone(), c2s_tls);
+    let c2s = crate::c2s::C2s::new(
+        config.clone(),
+        dyn_store.clone(),
+        metrics.clone(),
+        c2s_tls,
+        gateway.clone(),
+    );
     let starttls_task = tokio::spawn(c2s.clone().listen(
         starttls_listener,
         false,
@@ -121,6 +132,11 @@ pub async fn run(
     ));
     let tls_task = tokio::spawn(c2s.clone().listen(tls_listener, true, shutdown.clone()));
     let expiry_task = tokio::spawn(expire_loop(dyn_store.clone(), shutdown.clone()));
+    let interop_task = tokio::spawn(crate::interop::watch::run(
+        gateway,
+        c2s.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!(
         c2s_starttls = %bound.c2s_starttls,
         c2s_tls = %bound.c2s_tls,
@@ -137,6 +153,7 @@ pub async fn run(
     c2s.drain(Duration::from_secs(10)).await;
     let _ = http_task.await;
     let _ = expiry_task.await;
+    let _ = interop_task.await;
     drop(c2s);
     store.close();
     tracing::info!("store flushed; bye");

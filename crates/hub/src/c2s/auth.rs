@@ -16,7 +16,7 @@ use super::Inner;
 use super::conn::Conn;
 use super::session::{Stop, next, random_token};
 use crate::config::Registration;
-use crate::store::StoreError;
+use crate::store::{DeviceId, StoreError};
 
 const MAX_AUTH_ATTEMPTS: u32 = 3;
 
@@ -24,7 +24,7 @@ pub(super) async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
     inner: &Inner,
     conn: &mut Conn<S>,
     deadline: Instant,
-) -> Result<String, Stop> {
+) -> Result<(String, Option<ThirdPartyLogin>), Stop> {
     let mut failures = 0;
     loop {
         let Event::Stanza(el) = next(inner, conn, deadline).await? else {
@@ -68,11 +68,11 @@ pub(super) async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         match outcome {
-            Ok((account, server_final)) => {
+            Ok((account, server_final, third_party)) => {
                 conn.send(Sasl::Success(server_final.map(zeroize::Zeroizing::new)))
                     .await
                     .map_err(|_| Stop::Done)?;
-                return Ok(account);
+                return Ok((account, third_party));
             }
             Err((condition, text)) => {
                 inner
@@ -159,7 +159,11 @@ async fn register(inner: &Inner, iq: &Iq) -> Iq {
     }
 }
 
-type SaslOutcome = Result<(String, Option<Vec<u8>>), (SaslCondition, String)>;
+/// A third-party device's login: who it is and the device its credential belongs to.
+pub(super) type ThirdPartyLogin = (std::sync::Arc<crate::interop::ThirdParty>, DeviceId);
+
+type SaslOutcome =
+    Result<(String, Option<Vec<u8>>, Option<ThirdPartyLogin>), (SaslCondition, String)>;
 
 fn wrong_credentials() -> (SaslCondition, String) {
     (
@@ -188,6 +192,10 @@ async fn plain(inner: &Inner, initial: Option<&[u8]>) -> SaslOutcome {
         ));
     }
     let password = plain.password;
+    if crate::interop::login::is_third_party(&user, &password) {
+        let login = crate::interop::login::check(&inner.interop, &user, &password).await?;
+        return Ok((user, None, Some(login)));
+    }
     let creds = inner.store.credentials(&user).await.map_err(|_| {
         (
             SaslCondition::TemporaryAuthFailure,
@@ -202,7 +210,7 @@ async fn plain(inner: &Inner, initial: Option<&[u8]>) -> SaslOutcome {
             .await
             .unwrap_or(false);
     if ok {
-        Ok((user, None))
+        Ok((user, None, None))
     } else {
         Err(wrong_credentials())
     }
@@ -274,7 +282,7 @@ async fn scram<S: AsyncRead + AsyncWrite + Unpin>(
         _ => return Err(Stop::Done),
     };
     Ok(match state.finish(&client_final) {
-        Ok(server_final) => Ok((user, Some(server_final))),
+        Ok(server_final) => Ok((user, Some(server_final), None)),
         Err(SaslError::InvalidProof) => Err(wrong_credentials()),
         Err(e) => Err((e.condition(), e.to_string())),
     })

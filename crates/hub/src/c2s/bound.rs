@@ -212,6 +212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                         }
                         Push::Stanza(el) => self.conn.queue(*el),
                         Push::Replaced => return self.replaced().await,
+                        Push::Close(c, text) => return self.close(c, &text).await,
                     }
                 }
                 self.flush_or_stop().await
@@ -221,7 +222,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 self.flush_or_stop().await
             }
             Some(Push::Replaced) | None => self.replaced().await,
+            Some(Push::Close(c, text)) => self.close(c, &text).await,
         }
+    }
+
+    async fn close(&mut self, condition: StreamErrorCondition, text: &str) -> Flow {
+        self.conn.close_with(condition, text).await;
+        Flow::Stop
     }
 
     async fn replaced(&mut self) -> Flow {

@@ -101,10 +101,7 @@ async fn fetch(inner: &Inner, el: Element) -> Result<Option<Element>, StanzaErro
         StanzaError::new(StanzaCondition::ItemNotFound)
             .with_text(format!("no account {} on this hub", f.jid.to_bare()))
     };
-    if f.jid.domain() != inner.config.domain {
-        return Err(unknown());
-    }
-    let Some(account) = f.jid.node().map(str::to_owned) else {
+    let Some(account) = crate::interop::account_of(&f.jid, &inner.config.domain) else {
         return Err(unknown());
     };
     if inner
@@ -148,7 +145,11 @@ async fn fetch(inner: &Inner, el: Element) -> Result<Option<Element>, StanzaErro
             }),
         });
         // Tell the device when its stock runs low, if it is online now.
-        if let Ok(jid) = Jid::parse(&format!("{account}@{}/{device}", inner.config.domain)) {
+        if let Ok(jid) = Jid::parse(&crate::interop::full_jid(
+            &account,
+            &inner.config.domain,
+            device,
+        )) {
             if let Some(notice) = low_stock_notice(inner, &account, device, &jid).await {
                 inner
                     .router
@@ -233,13 +234,10 @@ async fn get_device_list(inner: &Inner, el: &Element) -> Result<Option<Element>,
         .attr("jid")
         .and_then(|j| Jid::parse(j).ok())
         .ok_or_else(not_found)?;
-    if jid.domain() != inner.config.domain {
-        return Err(not_found());
-    }
-    let account = jid.node().ok_or_else(not_found)?;
+    let account = crate::interop::account_of(&jid, &inner.config.domain).ok_or_else(not_found)?;
     let bytes = inner
         .store
-        .device_list(account)
+        .device_list(&account)
         .await
         .map_err(store_failed)?
         .ok_or_else(not_found)?;

@@ -40,6 +40,9 @@ pub enum Push {
     Stanza(Box<Element>),
     /// Another connection bound the same device; this one must close.
     Replaced,
+    /// The session must close with this stream error and text (provider suspended, user
+    /// revoked: see `crate::interop`).
+    Close(portico_stanza::stanza::StreamErrorCondition, String),
 }
 
 /// An online device's session: its id and its channel.
@@ -89,6 +92,23 @@ impl Router {
         tx.is_some_and(|tx| tx.send(push).is_ok())
     }
 
+    /// Tells every session whose account and device match `which` to close with `condition`
+    /// and `text`; returns how many were told.
+    pub fn close_where(
+        &self,
+        which: impl Fn(&str, DeviceId) -> bool,
+        condition: portico_stanza::stanza::StreamErrorCondition,
+        text: &str,
+    ) -> usize {
+        let Ok(s) = self.sessions.lock() else {
+            return 0;
+        };
+        s.iter()
+            .filter(|((account, device), _)| which(account, *device))
+            .filter(|(_, (_, tx))| tx.send(Push::Close(condition, text.to_owned())).is_ok())
+            .count()
+    }
+
     /// Whether the device has a session.
     pub fn is_online(&self, account: &str, device: DeviceId) -> bool {
         self.sessions
@@ -110,6 +130,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) tls: TlsAcceptor,
     pub(crate) router: Router,
+    /// The provider gateway (third-party login, push).
+    pub(crate) interop: Arc<crate::interop::Gateway>,
     /// Dropped sessions that may be resumed (XEP-0198).
     pub(crate) resumable: resume::Resumable,
     /// Registered devices per account, as the store had them a moment ago (non-empty lists
@@ -173,6 +195,7 @@ impl C2s {
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
         tls: Arc<rustls::ServerConfig>,
+        interop: Arc<crate::interop::Gateway>,
     ) -> Self {
         let max = config.limits.max_connections as usize;
         Self {
@@ -182,6 +205,7 @@ impl C2s {
                 metrics,
                 tls: TlsAcceptor::from(tls),
                 router: Router::default(),
+                interop,
                 resumable: resume::Resumable::default(),
                 device_cache: Mutex::new(HashMap::new()),
                 connections: Arc::new(Semaphore::new(max)),
@@ -229,6 +253,11 @@ impl C2s {
                 }
             });
         }
+    }
+
+    /// The registry of online devices.
+    pub fn router(&self) -> &Router {
+        &self.inner.router
     }
 
     /// Waits up to `grace` for open sessions to close after shutdown.

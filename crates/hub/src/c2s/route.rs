@@ -128,7 +128,9 @@ pub async fn prepare(
             "an e2ee message needs a 'to' address".into(),
         ));
     };
-    if to.domain() != inner.config.domain {
+    if to.domain() != inner.config.domain
+        && crate::interop::account_of(&to, &inner.config.domain).is_none()
+    {
         return Err(fail(
             StanzaCondition::RemoteServerNotFound,
             format!(
@@ -138,7 +140,7 @@ pub async fn prepare(
             ),
         ));
     }
-    let Some(recipient) = to.node().map(str::to_owned) else {
+    let Some(recipient) = crate::interop::account_of(&to, &inner.config.domain) else {
         return Err(fail(
             StanzaCondition::BadRequest,
             "address the recipient's bare JID".into(),
@@ -159,9 +161,11 @@ pub async fn prepare(
             .map_err(store_err)?
             .is_some();
         let text = if exists {
-            format!("{recipient}@{} has no devices yet", inner.config.domain)
+            let jid = crate::interop::bare_jid(&recipient, &inner.config.domain);
+            format!("{jid} has no devices yet")
         } else {
-            format!("no account {recipient}@{}", inner.config.domain)
+            let jid = crate::interop::bare_jid(&recipient, &inner.config.domain);
+            format!("no account {jid}")
         };
         return Err(fail(StanzaCondition::ItemNotFound, text));
     }
@@ -184,7 +188,7 @@ pub async fn prepare(
             .map_err(store_err)?
             .to_vec()
     };
-    let bare = |name: &str| Jid::parse(&format!("{name}@{}", inner.config.domain)).ok();
+    let bare = |name: &str| Jid::parse(&crate::interop::bare_jid(name, &inner.config.domain)).ok();
     let mut mismatch = DeviceMismatch::default();
     let expected_to: BTreeSet<DeviceId> = recipient_devices
         .iter()
@@ -270,7 +274,9 @@ pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>
             timestamp_ms: done.timestamp_ms,
             payload,
         });
-        inner.router.push(&account, device, Push::Deliver(queued));
+        if !inner.router.push(&account, device, Push::Deliver(queued)) {
+            inner.interop.offline(&account, device);
+        }
     }
     let ack = Message {
         from: Jid::parse(&inner.config.domain).ok(),
@@ -290,7 +296,10 @@ pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>
         inner.metrics.reject("queue-full");
         ack.push_child(
             Element::new("queue-full", ns::PORTICO_E2EE)
-                .with_attr("jid", format!("{account}@{}", inner.config.domain))
+                .with_attr(
+                    "jid",
+                    crate::interop::bare_jid(account, &inner.config.domain),
+                )
                 .with_attr("device", device.to_string())
                 .with_attr("max", q.max_per_device.to_string()),
         );

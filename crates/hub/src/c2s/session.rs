@@ -115,6 +115,10 @@ pub struct Bound {
     pub jid: Jid,
     /// Set when the session resumed a dropped one: its stream-management id and count.
     pub resumed: Option<(String, u32)>,
+    /// The provider and visible id of a third-party user's session (`None` for first-party
+    /// accounts); set by third-party login (`crate::interop`).
+    #[allow(dead_code)] // read by the policy code (interop stamp, provider limits)
+    pub third_party: Option<Arc<crate::interop::ThirdParty>>,
 }
 
 pub(super) async fn next<S: AsyncRead + AsyncWrite + Unpin>(
@@ -226,7 +230,9 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         ..StreamFeatures::default()
     });
     conn.flush().await.map_err(|_| Stop::Done)?;
-    let account = super::auth::authenticate(inner, conn, deadline).await?;
+    let (account, login) = super::auth::authenticate(inner, conn, deadline).await?;
+    let third_party = login.as_ref().map(|(who, _)| who.clone());
+    let login_device = login.map(|(_, device)| device);
     conn.restart();
     open_stream(inner, conn, deadline).await?;
     conn.queue(StreamFeatures {
@@ -241,9 +247,17 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
         };
         if el.is("resume", ns::SM) {
             if let Ok(Sm::Resume { previd, .. }) = Sm::try_from(el) {
-                if let Some((device, handled)) = inner.resumable.take(&previd, &account) {
-                    let jid = Jid::parse(&format!("{account}@{}/{device}", inner.config.domain))
-                        .map_err(|_| Stop::Done)?;
+                if let Some((device, handled)) = inner
+                    .resumable
+                    .take(&previd, &account)
+                    .filter(|(d, _)| login_device.is_none_or(|l| l == *d))
+                {
+                    let jid = Jid::parse(&crate::interop::full_jid(
+                        &account,
+                        &inner.config.domain,
+                        device,
+                    ))
+                    .map_err(|_| Stop::Done)?;
                     conn.send(Sm::Resumed {
                         previd: previd.clone(),
                         h: handled,
@@ -255,6 +269,7 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
                         device,
                         jid,
                         resumed: Some((previd.to_string(), handled)),
+                        third_party,
                     });
                 }
             }
@@ -282,10 +297,23 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
             conn.send(iq.error(err)).await.map_err(|_| Stop::Done)?;
             continue;
         };
-        match bind_device(inner, &account, resource.as_deref()).await {
+        let bound = match login_device {
+            // A third-party credential belongs to one enlisted device: bind only that one.
+            Some(d) if resource.as_deref() != Some(d.to_string().as_str()) => {
+                Err(StanzaError::new(StanzaCondition::NotAllowed).with_text(format!(
+                    "this credential belongs to device {d}: bind resource {d} (third-party devices are added by enlistment)"
+                )))
+            }
+            _ => bind_device(inner, &account, resource.as_deref()).await,
+        };
+        match bound {
             Ok(device) => {
-                let jid = Jid::parse(&format!("{account}@{}/{device}", inner.config.domain))
-                    .map_err(|_| Stop::Done)?;
+                let jid = Jid::parse(&crate::interop::full_jid(
+                    &account,
+                    &inner.config.domain,
+                    device,
+                ))
+                .map_err(|_| Stop::Done)?;
                 conn.send(iq.result(Some(Bind::Result(jid.clone()).into())))
                     .await
                     .map_err(|_| Stop::Done)?;
@@ -294,6 +322,7 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
                     device,
                     jid,
                     resumed: None,
+                    third_party,
                 });
             }
             Err(err) => {

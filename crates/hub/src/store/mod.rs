@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+pub mod interop;
 pub mod policy;
 pub mod sqlite;
 #[cfg(test)]
@@ -59,6 +60,9 @@ pub enum StoreError {
     /// The store's writer has stopped (the hub is shutting down or the writer failed).
     #[error("the store is closed")]
     Closed,
+    /// A provider-registry operation was refused.
+    #[error(transparent)]
+    Interop(#[from] interop::InteropStoreError),
 }
 
 /// SCRAM-SHA-256 verifier data kept for an account (never the password itself).
@@ -212,7 +216,7 @@ pub struct QueuedMessage {
 }
 
 /// The storage interface. See the module documentation for the durability contract.
-pub trait Store: policy::PolicyStore + Send + Sync + 'static {
+pub trait Store: policy::PolicyStore + interop::InteropStore + Send + Sync + 'static {
     /// Creates an account; fails with [`StoreError::AccountExists`].
     fn create_account<'a>(&'a self, name: &'a str, creds: StoredCredentials)
     -> StoreFuture<'a, ()>;

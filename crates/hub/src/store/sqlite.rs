@@ -106,10 +106,11 @@ impl SqliteStore {
             })?;
         }
         let conn = open_connection(path)?;
-        conn.execute_batch(&format!("{SCHEMA}{}", policy::SCHEMA)).map_err(|e| StoreError::Open {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        conn.execute_batch(&format!("{SCHEMA}{}{}", policy::SCHEMA, interop::SCHEMA))
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
         let old_queue: bool = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue'",
@@ -397,6 +398,7 @@ fn signed(id: Option<u32>, public: Option<Vec<u8>>, sig: Option<Vec<u8>>) -> Opt
     })
 }
 
+mod interop;
 mod policy;
 mod store_impl;
 

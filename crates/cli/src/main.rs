@@ -1,6 +1,7 @@
 //! `portico`: one binary for every role in a Portico deployment.
 
 mod admin;
+mod admin_reports;
 mod bench;
 mod chat;
 mod demo;
@@ -67,6 +68,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: admin::UserCommand,
     },
+    /// Spam and abuse reports users filed.
+    Reports {
+        #[command(subcommand)]
+        command: admin_reports::ReportsCommand,
+    },
     /// Manage third-party providers (onboarding, suspension).
     Provider {
         #[command(subcommand)]
@@ -90,6 +96,9 @@ fn main() -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::HubKey(args),
         } => admin::run_hub_key(&args),
+        Command::Admin {
+            command: AdminCommand::Reports { command },
+        } => admin_reports::run(command),
         Command::Demo => demo::run(),
         Command::Chat(args) => chat::run(*args),
         Command::Provider { command } => provider::run(command),

@@ -432,6 +432,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             IqKind::Get(p) | IqKind::Set(p) if p.ns() == ns::PORTICO_KEYS => {
                 Some(super::keys::handle(self.inner, &self.me, &iq).await)
             }
+            IqKind::Get(p) | IqKind::Set(p) if crate::policy::iq::is_policy_iq(p) => {
+                let me = crate::policy::iq::Asker {
+                    account: &self.me.account,
+                    jid: &self.me.jid,
+                };
+                Some(crate::policy::iq::handle(self.inner, me, &iq).await)
+            }
             _ => Some(
                 iq.error(
                     StanzaError::new(StanzaCondition::ServiceUnavailable)

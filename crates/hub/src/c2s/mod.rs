@@ -130,6 +130,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) tls: TlsAcceptor,
     pub(crate) router: Router,
+    /// Policy state: rate limits, cached settings and blocklists (`crate::policy`).
+    pub(crate) policy: crate::policy::Policy,
     /// The provider gateway (third-party login, push).
     pub(crate) interop: Arc<crate::interop::Gateway>,
     /// Dropped sessions that may be resumed (XEP-0198).
@@ -200,6 +202,7 @@ impl C2s {
         let max = config.limits.max_connections as usize;
         Self {
             inner: Arc::new(Inner {
+                policy: crate::policy::Policy::new(&config.policy, &config.domain),
                 config,
                 store,
                 metrics,

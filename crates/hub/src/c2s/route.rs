@@ -1,13 +1,21 @@
 //! Routing decisions for e2ee messages (DESIGN.md §4): addressing and the device-set check
 //! (missing and stale devices listed), one queued copy per device, and after the durable
 //! write the pushes to online devices and the sender's `<ack/>`.
+//!
+//! Before anything else about the recipient is looked at, the policy check
+//! ([`crate::policy::Policy::check`]: blocks, opt-in, new contacts, rate limits) refuses with
+//! its specific error, so a refused sender learns neither devices nor existence from a
+//! mismatch. The interop stamp: a device receives a copy rebuilt from what was queued (the
+//! ciphertext, sender, id), so nothing else a client put in its message (a forged
+//! `<interop/>` included) ever reaches anyone; the hub itself records the provider and
+//! visible id of a third-party sender with each copy and stamps the delivered stanza.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use portico_stanza::stanza::{
     Ack, Ciphertext, CiphertextKind, DeviceAddress, DeviceCiphertext, DeviceMismatch, E2ee,
-    Message, MessageType, StanzaCondition, StanzaError,
+    Interop, Message, MessageType, StanzaCondition, StanzaError,
 };
 use portico_stanza::{CompactString, Element, Jid, ns};
 
@@ -19,8 +27,12 @@ use crate::store::{DeviceId, Enqueued, NewMessage, QueueLimits, QueuedMessage, S
 /// Flag byte of a stored payload: which element the ciphertext travels in, and its type.
 const FLAG_SELF: u8 = 1;
 const FLAG_PREKEY: u8 = 2;
+/// The payload carries the hub's interop stamp before the ciphertext: provider length
+/// (1 byte), provider, visible id length (2 bytes, big endian), visible id.
+const FLAG_INTEROP: u8 = 4;
 
-pub fn encode_payload(c: &DeviceCiphertext, own: bool) -> Vec<u8> {
+/// The stored form of one copy: flags, the optional interop stamp, the base64 ciphertext.
+pub fn encode_payload(c: &DeviceCiphertext, own: bool, stamp: Option<&Interop>) -> Vec<u8> {
     let mut flags = 0;
     if own {
         flags |= FLAG_SELF;
@@ -28,16 +40,48 @@ pub fn encode_payload(c: &DeviceCiphertext, own: bool) -> Vec<u8> {
     if c.kind == CiphertextKind::PreKey {
         flags |= FLAG_PREKEY;
     }
+    let stamp = stamp.and_then(|s| {
+        let p = u8::try_from(s.provider.len()).ok()?;
+        let v = u16::try_from(s.visible.len()).ok()?;
+        Some((s, p, v))
+    });
     let b64 = c.payload.as_base64().as_bytes();
     let mut out = Vec::with_capacity(1 + b64.len());
-    out.push(flags);
+    match stamp {
+        Some((s, p, v)) => {
+            out.push(flags | FLAG_INTEROP);
+            out.push(p);
+            out.extend_from_slice(s.provider.as_bytes());
+            out.extend_from_slice(&v.to_be_bytes());
+            out.extend_from_slice(s.visible.as_bytes());
+        }
+        None => out.push(flags),
+    }
     out.extend_from_slice(b64);
     out
 }
 
+/// Splits a stored payload's interop stamp off its ciphertext.
+fn split_stamp(flags: u8, rest: &[u8]) -> Option<(Option<Interop>, &[u8])> {
+    if flags & FLAG_INTEROP == 0 {
+        return Some((None, rest));
+    }
+    let (&plen, rest) = rest.split_first()?;
+    let (provider, rest) = rest.split_at_checked(usize::from(plen))?;
+    let (vlen, rest) = rest.split_at_checked(2)?;
+    let vlen = u16::from_be_bytes([vlen[0], vlen[1]]);
+    let (visible, rest) = rest.split_at_checked(usize::from(vlen))?;
+    let stamp = Interop {
+        provider: std::str::from_utf8(provider).ok()?.into(),
+        visible: std::str::from_utf8(visible).ok()?.into(),
+    };
+    Some((Some(stamp), rest))
+}
+
 /// The stanza a device receives for a queued message.
 pub fn delivery_stanza(m: &QueuedMessage, to: &Jid, device: DeviceId) -> Option<Message> {
-    let (&flags, b64) = m.payload.split_first()?;
+    let (&flags, rest) = m.payload.split_first()?;
+    let (interop, b64) = split_stamp(flags, rest)?;
     let payload = Ciphertext::from_base64(std::str::from_utf8(b64).ok()?)?;
     let kind = if flags & FLAG_PREKEY != 0 {
         CiphertextKind::PreKey
@@ -70,6 +114,7 @@ pub fn delivery_stanza(m: &QueuedMessage, to: &Jid, device: DeviceId) -> Option<
         to: Some(to.clone()),
         kind: Some(MessageType::Chat),
         e2ee: Some(e2ee),
+        interop,
         ..Message::default()
     })
 }
@@ -152,6 +197,28 @@ pub async fn prepare(
             "the hub's store failed; retry later".into(),
         )
     };
+    let recipient_jid = Jid::parse(&crate::interop::bare_jid(&recipient, &inner.config.domain))
+        .map_err(|_| fail(StanzaCondition::JidMalformed, "invalid recipient".into()))?;
+    let route = crate::policy::shell::Route {
+        sender_account: &me.account,
+        sender: &me.jid,
+        recipient_account: &recipient,
+        recipient: &recipient_jid,
+        address: None,
+    };
+    let decision = inner
+        .policy
+        .check(inner.store.as_ref(), &route, now_ms())
+        .await
+        .map_err(store_err)?;
+    if let crate::policy::Decision::Refuse(reason) = decision {
+        inner.metrics.reject(reason.metric());
+        return Err((reply_to.clone(), id.clone(), reason.to_stanza_error()));
+    }
+    let stamp = me.third_party.as_ref().map(|t| Interop {
+        provider: t.provider.as_str().into(),
+        visible: t.visible_id.as_str().into(),
+    });
     let recipient_devices = inner.devices(&recipient).await.map_err(store_err)?;
     if recipient_devices.is_empty() {
         let exists = inner
@@ -216,7 +283,7 @@ pub async fn prepare(
             device: c.device,
             sender: sender.clone(),
             msg_id: msg_id.to_string(),
-            payload: encode_payload(c, own),
+            payload: encode_payload(c, own, stamp.as_ref()),
         })
         .collect();
     let q = &inner.config.queue;

@@ -24,7 +24,8 @@
 
 pub mod bucket;
 pub mod decide;
-mod shell;
+pub mod iq;
+pub mod shell;
 
 use serde::{Deserialize, Serialize};
 

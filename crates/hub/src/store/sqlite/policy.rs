@@ -109,6 +109,18 @@ impl PolicyStore for SqliteStore {
     ) -> StoreFuture<'a, Option<String>> {
         let (provider, visible_id) = (provider.to_owned(), visible_id.to_owned());
         self.read(move |conn| {
+            // The third-party users' table belongs to the interop store; without it (an
+            // older schema), nobody is enlisted, so nobody can be found.
+            let enlisted: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'interop_users')",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if !enlisted {
+                return Ok(None);
+            }
             conn.prepare_cached(
                 "SELECT u.account FROM interop_users u JOIN policy_settings s ON s.account = u.account
                  WHERE u.provider = ?1 AND u.visible_id = ?2 AND s.discoverable = 1",

@@ -206,6 +206,12 @@ pub(crate) enum Cmd {
     KeyStock {
         reply: Reply<(u32, u32)>,
     },
+    /// Any IQ request to the hub; the answer's payload (used by `settings.rs`).
+    Iq {
+        iq: Box<portico_stanza::stanza::Iq>,
+        what: &'static str,
+        reply: Reply<Option<portico_stanza::Element>>,
+    },
     SafetyNumber {
         peer: Jid,
         device: u32,

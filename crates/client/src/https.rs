@@ -80,7 +80,10 @@ async fn exchange(
         url: url.to_owned(),
         reason,
     };
-    let tls = client_config(trust)?;
+    // Same trust as the hub connection, but speaking HTTP/1.1 instead of XMPP.
+    let mut tls = (*client_config(trust)?).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tls = std::sync::Arc::new(tls);
     let tcp = TcpStream::connect((host, port))
         .await
         .map_err(|e| unreachable(e.to_string()))?;

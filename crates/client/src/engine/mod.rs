@@ -217,6 +217,11 @@ impl Engine {
                 let r = self.after(r);
                 let _ = reply.send(r);
             }
+            Cmd::Iq { iq, what, reply } => {
+                let r = self.iq_ok(*iq, what).await;
+                let r = self.after(r);
+                let _ = reply.send(r);
+            }
             Cmd::SafetyNumber {
                 peer,
                 device,

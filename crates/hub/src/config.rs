@@ -79,6 +79,8 @@ pub struct Config {
     pub policy: crate::policy::PolicyConfig,
     /// Provider gateway (third-party enlistment, auth, push).
     pub interop: crate::interop::config::InteropConfig,
+    /// Media: upload slots, quotas, expiry, proxy.
+    pub media: crate::media::MediaConfig,
 }
 
 /// Where the TLS certificate and key come from.
@@ -150,6 +152,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             policy: crate::policy::PolicyConfig::default(),
             interop: Default::default(),
+            media: Default::default(),
         }
     }
 }
@@ -290,6 +293,12 @@ impl Config {
         self.interop
             .check()
             .map_err(|(key, problem)| ConfigError::OutOfRange { key, problem })?;
+        self.media
+            .validate()
+            .map_err(|(key, problem)| ConfigError::OutOfRange {
+                key: "media",
+                problem: format!("`{key}` {problem}"),
+            })?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::OutOfRange {
                 key: "tls.cert",

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod c2s;
 pub mod config;
 pub mod http;
+pub mod media;
 pub mod interop;
 pub mod metrics;
 pub mod policy;

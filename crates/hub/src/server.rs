@@ -38,6 +38,9 @@ pub enum ServeError {
     /// The hub's provider-gateway keys could not be loaded or created.
     #[error(transparent)]
     Keys(#[from] crate::interop::keys::KeyFileError),
+    /// The media store could not be opened.
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
     /// A listener could not bind its address.
     #[error(
         "cannot listen on {addr} for `{key}`: {source}; pick another address in the configuration"
@@ -117,6 +120,13 @@ pub async fn run(
     });
     let gateway = crate::interop::Gateway::new(config.clone(), dyn_store.clone(), metrics.clone())?;
     let app = app.merge(crate::interop::enlist::router(gateway.clone()));
+    let media = crate::media::Media::open(
+        &config,
+        bound.http,
+        Arc::new(crate::media::RegistryOrigins(dyn_store.clone())),
+    )?;
+    let app = app.merge(crate::media::http::router(media.clone()));
+    let media_task = tokio::spawn(crate::media::slots::expire_loop(media, shutdown.clone()));
     let http_task = tokio::spawn(http::serve(http_listener, http_tls, app, shutdown.clone()));
     let c2s = crate::c2s::C2s::new(
         config.clone(),
@@ -154,6 +164,7 @@ pub async fn run(
     let _ = http_task.await;
     let _ = expiry_task.await;
     let _ = interop_task.await;
+    let _ = media_task.await;
     drop(c2s);
     store.close();
     tracing::info!("store flushed; bye");

@@ -18,6 +18,8 @@ pub mod io;
 #[cfg(feature = "net")]
 pub mod net;
 
+/// The RNG traits [`Encryptor::random`] takes.
+pub use rand_core;
 pub use decrypt::{Decrypted, Decryptor};
 pub use encrypt::{Encrypted, Encryptor};
 pub use error::{DecryptError, EncryptError, HeaderError};

@@ -432,6 +432,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             IqKind::Get(p) | IqKind::Set(p) if p.ns() == ns::PORTICO_KEYS => {
                 Some(super::keys::handle(self.inner, &self.me, &iq).await)
             }
+            IqKind::Get(p) | IqKind::Set(p) if crate::media::slots::handles(p.ns()) => {
+                let dir = &self.inner.config.data_dir;
+                Some(crate::media::slots::handle_iq(dir, &self.me.account, &iq).await)
+            }
             IqKind::Get(p) | IqKind::Set(p) if crate::policy::iq::is_policy_iq(p) => {
                 let me = crate::policy::iq::Asker {
                     account: &self.me.account,

@@ -81,7 +81,10 @@ impl MediaConfig {
             ("blob_ttl_days", self.blob_ttl_days),
             ("proxy.max_bytes", self.proxy.max_bytes),
             ("proxy.total_timeout_secs", self.proxy.total_timeout_secs),
-            ("proxy.first_byte_timeout_secs", self.proxy.first_byte_timeout_secs),
+            (
+                "proxy.first_byte_timeout_secs",
+                self.proxy.first_byte_timeout_secs,
+            ),
         ];
         for (key, v) in positive {
             if v == 0 {

@@ -55,9 +55,16 @@ async fn upload(
             media.settle(&slot, false).ok();
             return problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                if n > slot.size { "too-large" } else { "size-mismatch" },
+                if n > slot.size {
+                    "too-large"
+                } else {
+                    "size-mismatch"
+                },
                 "Body size differs from the slot",
-                format!("the slot is for {} bytes; the request declares {n}", slot.size),
+                format!(
+                    "the slot is for {} bytes; the request declares {n}",
+                    slot.size
+                ),
             );
         }
     }
@@ -88,7 +95,11 @@ async fn store(media: &Media, slot: &super::slots::Slot, mut body: Body) -> Resu
             "the hub could not store the upload; try again later",
         )
     };
-    let mut writer = media.blobs.create(&slot.blob).await.map_err(storage_failed)?;
+    let mut writer = media
+        .blobs
+        .create(&slot.blob)
+        .await
+        .map_err(storage_failed)?;
     let mut got: u64 = 0;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
@@ -99,7 +110,9 @@ async fn store(media: &Media, slot: &super::slots::Slot, mut body: Body) -> Resu
                 format!("reading the body failed ({e}); ask for a new slot and upload again"),
             )
         })?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         got += data.len() as u64;
         if got > slot.size {
             return Err(problem(
@@ -182,7 +195,11 @@ pub(crate) fn stream_body(mut reader: Box<dyn tokio::io::AsyncRead + Send + Unpi
             match reader.read(&mut buf).await {
                 Ok(0) => break,
                 Ok(n) => {
-                    if tx.send_data(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    if tx
+                        .send_data(Bytes::copy_from_slice(&buf[..n]))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }

@@ -38,7 +38,9 @@ pub use origins::{MediaOrigin, MediaOrigins, RegistryOrigins, StaticOrigins};
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     /// The media directory or key could not be created or read.
-    #[error("media storage under {path}: {source}; check the data dir's permissions and disk space")]
+    #[error(
+        "media storage under {path}: {source}; check the data dir's permissions and disk space"
+    )]
     Io {
         /// The path.
         path: String,
@@ -127,8 +129,8 @@ impl Media {
 
     /// HMAC-SHA256 under the media key over `label ‖ 0 ‖ parts joined by 0`, base64url.
     pub(crate) fn sign(&self, label: &str, parts: &[&str]) -> String {
-        let mut mac =
-            <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.key[..]).expect("HMAC takes any key");
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.key[..])
+            .expect("HMAC takes any key");
         mac.update(label.as_bytes());
         for p in parts {
             mac.update(&[0]);

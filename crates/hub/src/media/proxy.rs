@@ -84,7 +84,8 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || a.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+                || a.to_ipv4_mapped()
+                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
                 || (s[0] == 0x64 && s[1] == 0xff9b)
         }
     }
@@ -136,9 +137,17 @@ pub(crate) async fn proxy(
     };
     let active = {
         let Ok(mut u) = media.proxy_users.lock() else {
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "try again");
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "try again",
+            );
         };
-        if !u.per_minute.allow(&user, unix_now(), 60, cfg.requests_per_minute) {
+        if !u
+            .per_minute
+            .allow(&user, unix_now(), 60, cfg.requests_per_minute)
+        {
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota-exceeded",
@@ -168,7 +177,12 @@ pub(crate) async fn proxy(
         }
     };
     let Some(src) = q.get("src") else {
-        return refuse(StatusCode::BAD_REQUEST, "bad-src", "Missing src", "add ?src=<https URL of the media>");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad-src",
+            "Missing src",
+            "add ?src=<https URL of the media>",
+        );
     };
     let Some(first) = parse_target(src) else {
         return refuse(
@@ -183,7 +197,10 @@ pub(crate) async fn proxy(
             StatusCode::FORBIDDEN,
             "origin-not-registered",
             "Origin not registered",
-            format!("{} is not a media origin of any active provider", first.origin),
+            format!(
+                "{} is not a media origin of any active provider",
+                first.origin
+            ),
         );
     };
     let tls = match portico_media::net::tls_config_from_pem(&allowed.ca_pem) {
@@ -193,7 +210,9 @@ pub(crate) async fn proxy(
                 StatusCode::BAD_GATEWAY,
                 "origin-tls",
                 "Provider TLS not configured",
-                format!("the provider's registered CA is unusable ({e}); the operator must fix the registry"),
+                format!(
+                    "the provider's registered CA is unusable ({e}); the operator must fix the registry"
+                ),
             );
         }
     };
@@ -209,7 +228,14 @@ pub(crate) async fn proxy(
         };
         let name = match portico_media::net::server_name(&target.host) {
             Ok(n) => n,
-            Err(e) => return refuse(StatusCode::BAD_REQUEST, "bad-src", "Unusable src", e.to_string()),
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "bad-src",
+                    "Unusable src",
+                    e.to_string(),
+                );
+            }
         };
         let host_header = if target.port == 443 {
             target.host.clone()
@@ -222,7 +248,12 @@ pub(crate) async fn proxy(
             .header(header::ACCEPT, "*/*")
             .body(Empty::<Bytes>::new())
         else {
-            return refuse(StatusCode::BAD_REQUEST, "bad-src", "Unusable src", "the path is not valid");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "bad-src",
+                "Unusable src",
+                "the path is not valid",
+            );
         };
         let wait = first_byte.min(total.saturating_sub(started.elapsed()));
         let sent = tokio::time::timeout(
@@ -275,7 +306,10 @@ pub(crate) async fn proxy(
                         StatusCode::BAD_GATEWAY,
                         "too-many-redirects",
                         "Too many redirects",
-                        format!("more than {} redirects (media.proxy.max_redirects)", cfg.max_redirects),
+                        format!(
+                            "more than {} redirects (media.proxy.max_redirects)",
+                            cfg.max_redirects
+                        ),
                     );
                 }
                 _ => {
@@ -283,7 +317,10 @@ pub(crate) async fn proxy(
                         StatusCode::BAD_GATEWAY,
                         "redirect-off-origin",
                         "Redirect off the registered origin",
-                        format!("the origin redirected away from {}; not followed", target.origin),
+                        format!(
+                            "the origin redirected away from {}; not followed",
+                            target.origin
+                        ),
                     );
                 }
             }
@@ -323,19 +360,25 @@ pub(crate) async fn proxy(
         let _active = active;
         let mut sent: u64 = 0;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now()).min(first_byte);
-            let chunk = match tokio::time::timeout(left, portico_media::net::next_chunk(&mut body)).await {
-                Err(_) => {
-                    tx.abort(std::io::Error::new(std::io::ErrorKind::TimedOut, "origin-timeout"));
-                    return;
-                }
-                Ok(Err(e)) => {
-                    tx.abort(std::io::Error::other(e.to_string()));
-                    return;
-                }
-                Ok(Ok(None)) => return,
-                Ok(Ok(Some(c))) => c,
-            };
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .min(first_byte);
+            let chunk =
+                match tokio::time::timeout(left, portico_media::net::next_chunk(&mut body)).await {
+                    Err(_) => {
+                        tx.abort(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "origin-timeout",
+                        ));
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        tx.abort(std::io::Error::other(e.to_string()));
+                        return;
+                    }
+                    Ok(Ok(None)) => return,
+                    Ok(Ok(Some(c))) => c,
+                };
             sent += chunk.len() as u64;
             if sent > max {
                 tx.abort(std::io::Error::other("too-large"));
@@ -348,16 +391,30 @@ pub(crate) async fn proxy(
     });
     let mut resp = Response::new(Body::new(out));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
-    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     if let Some(n) = length {
         h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(n));
     }
     resp
 }
 
-async fn resolve(target: &Target, allow_private: bool, wait: Duration) -> Result<SocketAddr, Response> {
-    let looked = tokio::time::timeout(wait, tokio::net::lookup_host((target.host.as_str(), target.port))).await;
+async fn resolve(
+    target: &Target,
+    allow_private: bool,
+    wait: Duration,
+) -> Result<SocketAddr, Response> {
+    let looked = tokio::time::timeout(
+        wait,
+        tokio::net::lookup_host((target.host.as_str(), target.port)),
+    )
+    .await;
     let addrs: Vec<SocketAddr> = match looked {
         Ok(Ok(a)) => a.collect(),
         Ok(Err(e)) => {
@@ -402,8 +459,18 @@ mod tests {
     #[test]
     fn private_loopback_link_local_and_special_addresses_are_refused() {
         for a in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "224.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "224.0.0.1",
         ] {
             assert!(is_private(a.parse().expect("ip")), "{a}");
         }

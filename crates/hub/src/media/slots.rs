@@ -11,11 +11,11 @@ use std::path::Path;
 
 use base64::Engine;
 use portico_media::blob::{BlobId, BlobStore};
+use portico_stanza::Element;
 use portico_stanza::stanza::upload::{
     MediaToken, NS_HTTP_UPLOAD, NS_PORTICO_MEDIA, UploadRequest, UploadSlot,
 };
 use portico_stanza::stanza::{Iq, IqKind, StanzaCondition, StanzaError};
-use portico_stanza::Element;
 use serde::{Deserialize, Serialize};
 
 use super::{Media, WindowCounter, unix_now};
@@ -79,7 +79,9 @@ impl State {
                 else {
                     continue;
                 };
-                let Ok(bytes) = std::fs::read(&path) else { continue };
+                let Ok(bytes) = std::fs::read(&path) else {
+                    continue;
+                };
                 let Ok(meta) = serde_json::from_slice::<BlobMeta>(&bytes) else {
                     continue;
                 };
@@ -125,9 +127,10 @@ pub async fn handle_iq(data_dir: &Path, account: &str, iq: &Iq) -> Iq {
         }
     };
     if account.contains('@') {
-        return iq.error(StanzaError::new(StanzaCondition::NotAllowed).with_text(
-            "third-party users upload to their provider and fetch media directly",
-        ));
+        return iq.error(
+            StanzaError::new(StanzaCondition::NotAllowed)
+                .with_text("third-party users upload to their provider and fetch media directly"),
+        );
     }
     let answer = if payload.ns() == NS_PORTICO_MEDIA {
         MediaToken::try_from(payload).map(|_| Element::from(media.proxy_token(account)))
@@ -135,7 +138,7 @@ pub async fn handle_iq(data_dir: &Path, account: &str, iq: &Iq) -> Iq {
         match UploadRequest::try_from(payload) {
             Ok(req) => match media.grant_slot(account, req) {
                 Ok(slot) => Ok(Element::from(slot)),
-                Err(e) => return iq.error(e),
+                Err(e) => return iq.error(*e),
             },
             Err(e) => Err(e),
         }
@@ -156,6 +159,7 @@ impl Media {
         MediaToken {
             token: Some(format!("pmt1.{user}.{exp}.{sig}").into()),
             expires: Some(exp),
+            proxy: Some(format!("{}/v1/media/proxy", self.base_url).into()),
         }
     }
 
@@ -180,7 +184,11 @@ impl Media {
     }
 
     /// Grants a slot, or says why not.
-    pub fn grant_slot(&self, account: &str, req: UploadRequest) -> Result<UploadSlot, StanzaError> {
+    pub fn grant_slot(
+        &self,
+        account: &str,
+        req: UploadRequest,
+    ) -> Result<UploadSlot, Box<StanzaError>> {
         let now = unix_now();
         if req.size > self.cfg.max_file_bytes {
             let mut app = Element::new("file-too-large", NS_HTTP_UPLOAD);
@@ -193,39 +201,40 @@ impl Media {
                 req.size, self.cfg.max_file_bytes
             ));
             e.app = Some(app);
-            return Err(e);
+            return Err(Box::new(e));
         }
-        let blob = BlobId::random().map_err(|_| {
-            StanzaError::new(StanzaCondition::InternalServerError)
-                .with_text("no randomness for a slot; try again")
-        })?;
-        let token = BlobId::random()
-            .map_err(|_| {
+        let no_random = || {
+            Box::new(
                 StanzaError::new(StanzaCondition::InternalServerError)
-                    .with_text("no randomness for a slot; try again")
-            })?
-            .to_string()
-            + blob.as_str();
+                    .with_text("no randomness for a slot; try again"),
+            )
+        };
+        let blob = BlobId::random().map_err(|_| no_random())?;
+        let token = BlobId::random().map_err(|_| no_random())?.to_string() + blob.as_str();
         let mut st = self
             .state
             .lock()
-            .map_err(|_| StanzaError::new(StanzaCondition::InternalServerError))?;
+            .map_err(|_| Box::new(StanzaError::new(StanzaCondition::InternalServerError)))?;
         if !st
             .slot_requests
             .allow(account, now, 3600, self.cfg.slots_per_hour)
         {
-            return Err(StanzaError::new(StanzaCondition::ResourceConstraint).with_text(format!(
-                "more than {} upload slots this hour (media.slots_per_hour); wait and retry",
-                self.cfg.slots_per_hour
-            )));
+            return Err(Box::new(
+                StanzaError::new(StanzaCondition::ResourceConstraint).with_text(format!(
+                    "more than {} upload slots this hour (media.slots_per_hour); wait and retry",
+                    self.cfg.slots_per_hour
+                )),
+            ));
         }
         let usage = st.usage(account);
         if usage.saturating_add(req.size) > self.cfg.quota_bytes_per_user {
-            return Err(StanzaError::new(StanzaCondition::ResourceConstraint).with_text(format!(
-                "quota exceeded: you hold {usage} bytes of media and this file is {} bytes; \
+            return Err(Box::new(
+                StanzaError::new(StanzaCondition::ResourceConstraint).with_text(format!(
+                    "quota exceeded: you hold {usage} bytes of media and this file is {} bytes; \
                  the limit is {} (media.quota_bytes_per_user); old uploads expire after {} days",
-                req.size, self.cfg.quota_bytes_per_user, self.cfg.blob_ttl_days
-            )));
+                    req.size, self.cfg.quota_bytes_per_user, self.cfg.blob_ttl_days
+                )),
+            ));
         }
         *st.reserved.entry(account.to_owned()).or_default() += req.size;
         let blob_expires = now + self.cfg.blob_ttl_days * 86_400;
@@ -300,7 +309,9 @@ impl Media {
     /// Drops expired slots and deletes expired blobs; returns how many blobs went.
     pub async fn expire(&self, now: u64) -> usize {
         let doomed: Vec<(String, BlobMeta)> = {
-            let Ok(mut st) = self.state.lock() else { return 0 };
+            let Ok(mut st) = self.state.lock() else {
+                return 0;
+            };
             let dead: Vec<String> = st
                 .slots
                 .iter()
@@ -320,7 +331,9 @@ impl Media {
         };
         let mut n = 0;
         for (id, meta) in doomed {
-            let Ok(blob) = BlobId::parse(&id) else { continue };
+            let Ok(blob) = BlobId::parse(&id) else {
+                continue;
+            };
             if self.blobs.delete(&blob).await.is_err() {
                 continue;
             }

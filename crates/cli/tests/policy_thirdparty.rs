@@ -1,0 +1,471 @@
+//! Policy across the third-party boundary, end to end: the hub and the reference provider
+//! run as separate processes over real HTTPS; a third-party user enlists and logs in. The
+//! hub stamps third-party messages (and never delivers a forged stamp), refuses a message to
+//! someone who has not opted in (alike for an account that does not exist and for a block),
+//! limits new contacts per day and the provider's bucket while others keep chatting.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::xmpp::{Client, Login, Mech, ack_of, e2ee_message, e2ee_of, expect, login};
+use common::{Hub, admin, portico, tls_connect};
+use portico_hub::interop::wire::api::EnlistResponse;
+use portico_hub::interop::wire::keys::b64url_encode;
+use portico_hub::interop::wire::login::compose_password;
+use portico_stanza::stanza::policy::{
+    Blocking, Discover, InteropSettings, Party, RateLimit, Refusal, ThirdPartyMode,
+};
+use portico_stanza::stanza::{Interop, Iq, IqKind, Message, StanzaCondition, StanzaError};
+use portico_stanza::{Element, Jid, ns};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const T: Duration = Duration::from_secs(10);
+const PW: &str = "password-of-policy-tests";
+
+struct Provider {
+    child: Child,
+    addr: SocketAddr,
+    data: PathBuf,
+    url: String,
+    cert: PathBuf,
+    public_key: String,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str]) -> String {
+    let out = portico()
+        .args(args)
+        .env_remove("PORTICO_LOG")
+        .output()
+        .expect("run portico");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "portico {args:?}: {text}");
+    text
+}
+
+fn start_provider(data: &Path, hub_key: &str) -> Provider {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args([
+            "provider",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--hub-key",
+            hub_key,
+        ])
+        .arg("--data")
+        .arg(data)
+        .env("PORTICO_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn portico provider serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ready = loop {
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with("portico provider ready") => break l,
+            Some(Ok(_)) => continue,
+            _ => panic!("the provider exited before it was ready"),
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let field = |name: &str| -> String {
+        ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {ready:?}"))
+            .to_owned()
+    };
+    let url = field("url");
+    Provider {
+        child,
+        addr: url
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("https://ip:port"),
+        data: data.to_owned(),
+        cert: PathBuf::from(field("cert")),
+        public_key: field("public_key"),
+        url,
+    }
+}
+
+async fn post(
+    addr: SocketAddr,
+    cert: &Path,
+    path: &str,
+    body: &Value,
+    bearer: Option<&str>,
+) -> Value {
+    let mut tls = tls_connect(addr, cert).await;
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = body.to_string();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(req.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {text}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    hub: Hub,
+    provider: Provider,
+}
+
+impl World {
+    fn start(first_party: &[&str], env: &[(&str, &str)]) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hub_data = dir.path().join("hub");
+        let data = hub_data.to_string_lossy().into_owned();
+        let hub_key = run(&["admin", "hub-key", "--data", &data])
+            .trim()
+            .to_owned();
+        let provider = start_provider(&dir.path().join("provider"), &hub_key);
+        run(&[
+            "admin",
+            "provider",
+            "add",
+            "birdy",
+            "--domain",
+            "birdy.example",
+            "--endpoint",
+            &provider.url,
+            "--public-key",
+            &provider.public_key,
+            "--media-origin",
+            &provider.url,
+            "--ca-file",
+            &provider.cert.to_string_lossy(),
+            "--data",
+            &data,
+        ]);
+        for user in first_party {
+            let (ok, out) = admin(&hub_data, &["add", user, "--password", PW]);
+            assert!(ok, "{out}");
+        }
+        let mut hub_env = vec![("PORTICO_INTEROP_ENLIST_BURST", "100")];
+        hub_env.extend_from_slice(env);
+        let hub = Hub::start(&hub_data, &hub_env);
+        World {
+            _dir: dir,
+            hub,
+            provider,
+        }
+    }
+
+    /// Creates `user` at the provider, enlists a device and logs it in to the hub.
+    async fn third_party(&self, user: &str, seed: u8) -> (Client, EnlistResponse) {
+        let pdata = self.provider.data.to_string_lossy().into_owned();
+        run(&[
+            "provider",
+            "user",
+            "add",
+            user,
+            "--password",
+            "provider-password",
+            "--data",
+            &pdata,
+        ]);
+        let (addr, cert) = (self.provider.addr, &self.provider.cert);
+        let login_body = json!({"user": user, "password": "provider-password"});
+        let token = post(addr, cert, "/v1/login", &login_body, None).await["session_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let mut k = [seed; 33];
+        k[0] = 5;
+        let ik = b64url_encode(&k);
+        let body = json!({"identity_key": ik, "audience": "localhost"});
+        let assertion = post(addr, cert, "/v1/assertion", &body, Some(&token)).await["assertion"]
+            .as_str()
+            .expect("assertion")
+            .to_owned();
+        let body = json!({"assertion": assertion, "identity_key": ik, "registration_id": 7});
+        let e: EnlistResponse = serde_json::from_value(
+            post(self.hub.http, &self.hub.cert(), "/v1/enlist", &body, None).await,
+        )
+        .expect("enlist response");
+        let l = Login {
+            addr: self.hub.tls,
+            tls: common::client_config(&self.hub.cert()),
+            domain: "localhost".into(),
+            user: e.jid.clone(),
+            password: compose_password(e.credential.expose(), &token).to_string(),
+            mech: Mech::Plain,
+            resource: Some(e.device_id.to_string()),
+            starttls: false,
+            resume: None,
+        };
+        let c = Client::connect(&l)
+            .await
+            .unwrap_or_else(|err| panic!("{user} logs in: {err:?}"));
+        (c, e)
+    }
+
+    async fn first_party(&self, user: &str) -> Client {
+        Client::connect(&login(&self.hub, user, PW))
+            .await
+            .unwrap_or_else(|e| panic!("{user} logs in: {e:?}"))
+    }
+}
+
+async fn send_to(
+    c: &mut Client,
+    to: &str,
+    id: &str,
+    devices: &[u32],
+    extra: Option<Element>,
+) -> Result<(), StanzaError> {
+    let mut m = e2ee_message(to, id, devices, &[], b"ciphertext");
+    if let Some(x) = extra {
+        m.push_child(x);
+    }
+    c.send(m).await.expect("send");
+    let answer = expect(c, T, "an ack or an error", |e| {
+        ack_of(e).is_some_and(|a| a.attr("id") == Some(id))
+            || (e.attr("type") == Some("error") && e.attr("id") == Some(id))
+    })
+    .await;
+    if ack_of(&answer).is_some() {
+        return Ok(());
+    }
+    Err(Message::try_from(answer)
+        .expect("error message")
+        .error
+        .expect("error"))
+}
+
+async fn send(c: &mut Client, to: &str, id: &str) -> Result<(), StanzaError> {
+    send_to(c, to, id, &[1], None).await
+}
+
+fn refusal(e: &StanzaError) -> Option<Refusal> {
+    Refusal::from_stanza_error(e).map(|r| r.expect("a valid policy condition"))
+}
+
+async fn opt_in(c: &mut Client, discoverable: bool) {
+    let s = InteropSettings {
+        mode: ThirdPartyMode::All,
+        providers: Vec::new(),
+        discoverable,
+    };
+    let answer = c.iq(Iq::set("opt-in", s.into()), T).await.expect("answer");
+    assert!(matches!(answer.kind, IqKind::Result(None)), "{answer:?}");
+}
+
+fn recipient_refused() -> Option<Refusal> {
+    Some(Refusal::NotOptedIn {
+        party: Party::Recipient,
+        provider: Some("birdy".into()),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stamps_opt_in_blocks_and_new_contacts_across_the_boundary() {
+    let w = World::start(
+        &["alice", "carol", "dave"],
+        &[("PORTICO_POLICY_NEW_CONTACTS_PER_DAY", "2")],
+    );
+    let mut alice = w.first_party("alice").await;
+    let (mut bob, bob_e) = w.third_party("bob", 11).await;
+    let bob_jid = bob_e.jid.clone();
+
+    // Alice has not opted in: refused, and a made-up account answers exactly the same.
+    let err = send(&mut bob, "alice@localhost", "m0")
+        .await
+        .expect_err("not opted in");
+    assert_eq!(err.condition, StanzaCondition::Forbidden);
+    assert_eq!(refusal(&err), recipient_refused());
+    let nobody = send(&mut bob, "nobody@localhost", "m1")
+        .await
+        .expect_err("no such user");
+    assert_eq!(
+        (nobody.condition, nobody.text.clone(), refusal(&nobody)),
+        (err.condition, err.text.clone(), refusal(&err))
+    );
+
+    // Once alice opts in, bob's message arrives stamped by the hub; a stamp bob forged is
+    // not what alice sees.
+    opt_in(&mut alice, false).await;
+    let forged = Element::new("interop", ns::PORTICO_INTEROP)
+        .with_attr("provider", "bank")
+        .with_attr("visible", "security@bank.example");
+    assert_eq!(
+        send_to(&mut bob, "alice@localhost", "m2", &[1], Some(forged)).await,
+        Ok(())
+    );
+    let got = expect(&mut alice, T, "bob's message", |e| e2ee_of(e).is_some()).await;
+    let got = Message::try_from(got).expect("message");
+    assert_eq!(
+        got.from.map(|j| j.to_bare().to_string()),
+        Some(bob_jid.clone())
+    );
+    assert_eq!(
+        got.interop,
+        Some(Interop {
+            provider: "birdy".into(),
+            visible: "bob@birdy.example".into()
+        })
+    );
+    // Alice answers; a first-party sender's message carries no stamp.
+    assert_eq!(
+        send_to(&mut alice, &bob_jid, "r1", &[bob_e.device_id], None).await,
+        Ok(())
+    );
+    let got = expect(&mut bob, T, "alice's reply", |e| e2ee_of(e).is_some()).await;
+    assert_eq!(Message::try_from(got).expect("message").interop, None);
+
+    // New contacts: at most two a day. Alice was the first; carol the second; dave is
+    // refused, while bob may still write to alice.
+    let mut carol = w.first_party("carol").await;
+    let mut dave = w.first_party("dave").await;
+    opt_in(&mut carol, false).await;
+    opt_in(&mut dave, false).await;
+    assert_eq!(send(&mut bob, "carol@localhost", "m3").await, Ok(()));
+    let err = send(&mut bob, "dave@localhost", "m4")
+        .await
+        .expect_err("third new contact");
+    assert_eq!(err.condition, StanzaCondition::PolicyViolation);
+    match refusal(&err) {
+        Some(Refusal::NewContactLimit {
+            max_per_day: 2,
+            retry_after,
+        }) => {
+            assert!((86_000..=86_400).contains(&retry_after), "{retry_after}")
+        }
+        other => panic!("expected the new-contact limit, got {other:?}"),
+    }
+    assert_eq!(send(&mut bob, "alice@localhost", "m5").await, Ok(()));
+    // Dave writing first makes the pair known: bob may answer him.
+    assert_eq!(
+        send_to(&mut dave, &bob_jid, "d1", &[bob_e.device_id], None).await,
+        Ok(())
+    );
+    assert_eq!(send(&mut bob, "dave@localhost", "m6").await, Ok(()));
+
+    // Alice blocks bob: across the boundary that looks like an opt-out.
+    let block = Iq::set(
+        "b1",
+        Blocking::Block(vec![Jid::parse(&bob_jid).expect("jid")]).into(),
+    );
+    assert!(matches!(
+        alice.iq(block, T).await.expect("answer").kind,
+        IqKind::Result(None)
+    ));
+    let err = send(&mut bob, "alice@localhost", "m7")
+        .await
+        .expect_err("blocked");
+    assert_eq!(refusal(&err), recipient_refused());
+    assert_eq!(
+        send(&mut bob, "carol@localhost", "m8").await,
+        Ok(()),
+        "others keep chatting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_and_pair_buckets_refuse_by_name_and_discovery_needs_consent() {
+    let env = [
+        ("PORTICO_POLICY_PROVIDER_BURST", "4"),
+        ("PORTICO_POLICY_PROVIDER_PER_MINUTE", "1"),
+        ("PORTICO_POLICY_PAIR_BURST", "2"),
+        ("PORTICO_POLICY_PAIR_PER_MINUTE", "1"),
+    ];
+    let w = World::start(&["alice", "carol"], &env);
+    let mut alice = w.first_party("alice").await;
+    let mut carol = w.first_party("carol").await;
+    opt_in(&mut alice, false).await;
+    opt_in(&mut carol, false).await;
+    let (mut bob, bob_e) = w.third_party("bob", 21).await;
+    let (mut zed, _) = w.third_party("zed", 22).await;
+
+    // Pair: bob may send alice two, then that pair is refused; bob → carol still passes.
+    assert_eq!(send(&mut bob, "alice@localhost", "b1").await, Ok(()));
+    assert_eq!(send(&mut bob, "alice@localhost", "b2").await, Ok(()));
+    let err = send(&mut bob, "alice@localhost", "b3")
+        .await
+        .expect_err("pair");
+    assert!(
+        matches!(
+            refusal(&err),
+            Some(Refusal::RateLimited {
+                limit: RateLimit::Pair,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(send(&mut bob, "carol@localhost", "b4").await, Ok(()));
+    // Provider: four messages from birdy's users in all; zed's second is the fifth.
+    assert_eq!(send(&mut zed, "carol@localhost", "z1").await, Ok(()));
+    let err = send(&mut zed, "carol@localhost", "z2")
+        .await
+        .expect_err("provider");
+    assert_eq!(err.condition, StanzaCondition::PolicyViolation);
+    assert!(
+        matches!(
+            refusal(&err),
+            Some(Refusal::RateLimited {
+                limit: RateLimit::Provider,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // The hub's own users keep chatting, with each other and with bob.
+    assert_eq!(send(&mut alice, "carol@localhost", "a1").await, Ok(()));
+    assert_eq!(
+        send_to(&mut carol, &bob_e.jid, "c1", &[bob_e.device_id], None).await,
+        Ok(())
+    );
+
+    // Discovery: bob is not found until he allows it, then found by visible id.
+    let d = || Discover {
+        provider: "birdy".into(),
+        visible_id: "bob@birdy.example".into(),
+        jid: None,
+    };
+    let answer = alice
+        .iq(Iq::get("d1", d().into()), T)
+        .await
+        .expect("answer");
+    assert!(
+        matches!(&answer.kind, IqKind::Error { error, .. } if error.condition == StanzaCondition::ItemNotFound),
+        "{answer:?}"
+    );
+    opt_in(&mut bob, true).await;
+    let answer = alice
+        .iq(Iq::get("d2", d().into()), T)
+        .await
+        .expect("answer");
+    match answer.kind {
+        IqKind::Result(Some(p)) => {
+            let found = Discover::try_from(p).expect("discover");
+            assert_eq!(found.jid.map(|j| j.to_string()), Some(bob_e.jid.clone()));
+        }
+        other => panic!("expected bob's JID, got {other:?}"),
+    }
+}

@@ -263,6 +263,11 @@ impl C2s {
         &self.inner.router
     }
 
+    /// Forgets the cached device list of `account` (a device was enlisted elsewhere).
+    pub fn forget_devices(&self, account: &str) {
+        self.inner.forget_devices(account);
+    }
+
     /// Waits up to `grace` for open sessions to close after shutdown.
     pub async fn drain(&self, grace: Duration) {
         let wait = async {

@@ -304,7 +304,9 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
                     "this credential belongs to device {d}: bind resource {d} (third-party devices are added by enlistment)"
                 )))
             }
-            _ => bind_device(inner, &account, resource.as_deref()).await,
+            // Its credential proved the device is registered.
+            Some(d) => Ok(d),
+            None => bind_device(inner, &account, resource.as_deref()).await,
         };
         match bound {
             Ok(device) => {

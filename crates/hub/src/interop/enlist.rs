@@ -301,6 +301,9 @@ async fn enlist_inner(
             other => store_failed(other),
         })?;
     tracing::info!(provider = %issuer, device, "third-party device enlisted");
+    if let Ok(mut e) = gw.enlisted.lock() {
+        e.push(jid.clone());
+    }
     Ok(EnlistResponse {
         jid,
         device_id: device,

@@ -159,6 +159,9 @@ pub struct Gateway {
     pub(crate) push_slots: Mutex<HashMap<(String, store::DeviceId), push::Slot>>,
     /// Enlistment rate limits.
     pub(crate) enlist_buckets: enlist::Buckets,
+    /// Accounts that got a device by enlistment, for `watch` to refresh the sessions' device
+    /// caches.
+    pub(crate) enlisted: Mutex<Vec<String>>,
 }
 
 use crate::store;
@@ -182,6 +185,7 @@ impl Gateway {
             live: Mutex::new(HashMap::new()),
             push_slots: Mutex::new(HashMap::new()),
             enlist_buckets: enlist::Buckets::default(),
+            enlisted: Mutex::new(Vec::new()),
         }))
     }
 

@@ -32,6 +32,14 @@ pub async fn run(gw: Arc<Gateway>, c2s: C2s, mut shutdown: Shutdown) {
             _ = tick.tick() => {}
             () = shutdown.wait() => return,
         }
+        let enlisted = gw
+            .enlisted
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default();
+        for account in enlisted {
+            c2s.forget_devices(&account);
+        }
         let providers = match gw.store.list_providers().await {
             Ok(p) => p,
             Err(e) => {

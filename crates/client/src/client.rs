@@ -93,6 +93,10 @@ pub enum Event {
         id: String,
         /// What it says.
         content: Box<Content>,
+        /// Set when the author is a third-party provider's user: the hub's stamp with the
+        /// provider and the author's visible id (keep these chats apart, e.g. in their own
+        /// inbox). `None` for the hub's own users.
+        third_party: Option<crate::thirdparty::ThirdPartyOrigin>,
     },
     /// The hub has the message queued for every device (one tick).
     Sent {

@@ -98,6 +98,41 @@ pub struct Enlistment {
     pub provider: String,
 }
 
+/// Who a third-party sender is, from the hub's stamp on their message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThirdPartyOrigin {
+    /// The provider id, e.g. `birdy`.
+    pub provider: String,
+    /// The sender's visible id at the provider, e.g. `bob@birdy.example`.
+    pub visible_id: String,
+}
+
+impl ThirdPartyOrigin {
+    /// The origin from a delivered message's `<interop/>` stamp, believed only when the sender's
+    /// JID is indeed an internal JID of that provider on this hub.
+    pub(crate) fn from_stamp(
+        stamp: Option<portico_stanza::stanza::Interop>,
+        from: &portico_stanza::Jid,
+        hub_domain: &str,
+    ) -> Option<Self> {
+        let stamp = stamp?;
+        (provider_of(from, hub_domain) == Some(stamp.provider.as_str())).then(|| Self {
+            provider: stamp.provider.to_string(),
+            visible_id: stamp.visible.to_string(),
+        })
+    }
+}
+
+/// The provider of a third-party user's internal JID (`…@<provider>.interop.<hub domain>`);
+/// `None` for the hub's own users.
+pub fn provider_of<'a>(jid: &'a portico_stanza::Jid, hub_domain: &str) -> Option<&'a str> {
+    let provider = jid
+        .domain()
+        .strip_suffix(hub_domain)?
+        .strip_suffix(".interop.")?;
+    (!provider.is_empty() && !provider.contains('.')).then_some(provider)
+}
+
 /// Why third-party start-up failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ThirdPartyError {
@@ -327,4 +362,52 @@ async fn prepare(
         visible_id: session.visible_id.clone(),
         provider: session.provider.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_stanza::Jid;
+    use portico_stanza::stanza::Interop;
+
+    fn jid(s: &str) -> Jid {
+        Jid::parse(s).expect("jid")
+    }
+
+    #[test]
+    fn only_internal_jids_of_this_hub_have_a_provider() {
+        let bob = jid("k7f3@birdy.interop.hub.example/2");
+        assert_eq!(provider_of(&bob, "hub.example"), Some("birdy"));
+        assert_eq!(provider_of(&jid("alice@hub.example"), "hub.example"), None);
+        assert_eq!(provider_of(&bob, "other.example"), None);
+        assert_eq!(
+            provider_of(&jid("x@a.b.interop.hub.example"), "hub.example"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_stamp_is_believed_only_for_its_own_provider() {
+        let stamp = |p: &str| {
+            Some(Interop {
+                provider: p.into(),
+                visible: "bob@birdy.example".into(),
+            })
+        };
+        let bob = jid("k7f3@birdy.interop.hub.example/2");
+        let origin = ThirdPartyOrigin::from_stamp(stamp("birdy"), &bob, "hub.example");
+        assert_eq!(
+            origin.map(|o| o.visible_id),
+            Some("bob@birdy.example".to_owned())
+        );
+        assert_eq!(
+            ThirdPartyOrigin::from_stamp(stamp("other"), &bob, "hub.example"),
+            None
+        );
+        let alice = jid("alice@hub.example/1");
+        assert_eq!(
+            ThirdPartyOrigin::from_stamp(stamp("birdy"), &alice, "hub.example"),
+            None
+        );
+    }
 }

@@ -215,6 +215,16 @@ async fn a_third_party_user_enlists_and_chats_both_ways() {
         .expect("send");
     let got = wait_for(&mut bob, "alice's message", |e| text_of(e).is_some()).await;
     assert_eq!(text_of(&got), Some("hello Bob on Birdy"));
+    assert!(
+        matches!(
+            &got,
+            Event::Message {
+                third_party: None,
+                ..
+            }
+        ),
+        "the hub's own users carry no stamp"
+    );
     wait_for(
         &mut alice,
         "delivered",
@@ -228,9 +238,25 @@ async fn a_third_party_user_enlists_and_chats_both_ways() {
         .expect("reply");
     let got = wait_for(&mut alice, "bob's reply", |e| text_of(e).is_some()).await;
     assert_eq!(text_of(&got), Some("hi Alice, from Birdy"));
-    if let Event::Message { from, .. } = &got {
-        assert_eq!(from, &bob_jid);
-    }
+    let Event::Message {
+        from, third_party, ..
+    } = &got
+    else {
+        unreachable!("a text event is a message")
+    };
+    assert_eq!(from, &bob_jid);
+    let stamp = third_party
+        .as_ref()
+        .expect("the hub stamps third-party senders");
+    assert_eq!(
+        (stamp.provider.as_str(), stamp.visible_id.as_str()),
+        ("birdy", "bob@birdy.example")
+    );
+    assert_eq!(
+        thirdparty::provider_of(from, "localhost"),
+        Some("birdy"),
+        "the internal JID says so too"
+    );
 
     // A restart reuses the enlistment: same JID and device, no new enlistment needed.
     bob.close().await;

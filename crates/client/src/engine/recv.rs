@@ -25,6 +25,8 @@ struct Origin {
     device: u32,
     id: String,
     stanza_id: Option<String>,
+    /// The hub's stamp on a third-party sender's message.
+    third_party: Option<crate::thirdparty::ThirdPartyOrigin>,
 }
 
 impl Engine {
@@ -99,11 +101,14 @@ impl Engine {
         let Some(device) = device else {
             return Ok(());
         };
+        let third_party =
+            crate::thirdparty::ThirdPartyOrigin::from_stamp(m.interop, &from, &self.config.domain);
         let origin = Origin {
             sender: from.to_bare().to_string(),
             device,
             id: id.to_string(),
             stanza_id: e2ee.stanza_id.map(|s| s.to_string()),
+            third_party,
         };
         let mine = e2ee
             .to
@@ -292,6 +297,7 @@ impl Engine {
                     device: origin.device,
                     id: origin.id.clone(),
                     content: content.clone(),
+                    third_party: origin.third_party.clone(),
                 });
             }
         }

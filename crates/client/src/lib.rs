@@ -41,6 +41,7 @@ pub mod error;
 pub mod https;
 mod keys;
 pub mod media;
+pub mod policy;
 mod settings;
 pub mod store;
 pub mod thirdparty;

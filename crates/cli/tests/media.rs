@@ -219,7 +219,7 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> usize {
 
 /// Encrypts `src` into `dest` as the provider-hosted copy; the attachment that points at `url`.
 fn encrypt_for_origin(src: &Path, dest: &Path, url: String) -> Attachment {
-    let mut rng = <rand_chacha_free::Rng>::default();
+    let mut rng = os_rng::Rng;
     let (key, done) = portico_media::io::encrypt(
         std::io::BufReader::new(std::fs::File::open(src).expect("src")),
         std::io::BufWriter::new(std::fs::File::create(dest).expect("dest")),
@@ -248,9 +248,8 @@ fn encrypt_for_origin(src: &Path, dest: &Path, url: String) -> Attachment {
 }
 
 /// A tiny CSPRNG from the OS for the test's own encryptions.
-mod rand_chacha_free {
+mod os_rng {
     /// Reads the OS RNG.
-    #[derive(Default)]
     pub struct Rng;
     impl portico_client::portico_media::rand_core::RngCore for Rng {
         fn next_u32(&mut self) -> u32 {
@@ -529,5 +528,151 @@ async fn media_end_to_end() {
     alice.close().await;
     bob.close().await;
     drop(hub2);
+    drop(hub);
+}
+
+/// The headline case: a 100 MB file from a third-party client, hosted by its provider (the
+/// reference provider, in-process), to a first-party client through the hub's media proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_party_file_through_the_proxy() {
+    use portico_client::thirdparty::{self, ThirdPartyConfig};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("hub");
+    std::fs::create_dir_all(&data).expect("hub dir");
+    let hub_key = portico_hub::interop::keys::HubKeys::load_or_create(&data)
+        .expect("hub keys")
+        .public_b64();
+
+    // The provider, with user bob.
+    let provider_data = dir.path().join("provider");
+    std::fs::create_dir_all(&provider_data).expect("provider dir");
+    portico_provider::store::ProviderStore::open_with_iterations(&provider_data, 1000)
+        .expect("provider store")
+        .add_user("bob", "password-of-bob", 1)
+        .expect("bob");
+    let mut pc = portico_provider::ProviderConfig::new(
+        "birdy",
+        "birdy.example",
+        provider_data,
+        "127.0.0.1:0".parse().expect("addr"),
+    );
+    pc.hub_key = Some(portico_interop::keys::decode_public_key(&hub_key).expect("hub key"));
+    pc.hub_domains = vec!["localhost".into()];
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (_provider_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let stop = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = portico_provider::run(pc, stop, |r| {
+            let _ = ready_tx.send(r.clone());
+        })
+        .await
+        {
+            eprintln!("provider stopped: {e}");
+        }
+    });
+    let provider = tokio::time::timeout(T, ready_rx)
+        .await
+        .expect("provider ready in time")
+        .expect("provider ready");
+
+    // The hub, with alice, and birdy registered with its media origin and certificate.
+    {
+        let config =
+            portico_hub::config::Config::load(None, Vec::new(), Some(&data)).expect("config");
+        let store = portico_hub::server::open_store(&config).expect("store");
+        portico_hub::accounts::add_user(&store, "alice", "password-of-alice")
+            .await
+            .expect("alice");
+        store
+            .add_provider(Provider {
+                id: "birdy".into(),
+                domain: "birdy.example".into(),
+                endpoint: provider.url.clone(),
+                public_key: portico_interop::keys::decode_public_key(&provider.public_key)
+                    .expect("provider key")
+                    .to_bytes()
+                    .to_vec(),
+                media_origins: vec![provider.url.clone()],
+                ca_pem: std::fs::read_to_string(&provider.cert_path).expect("cert"),
+                limits: BTreeMap::new(),
+                status: ProviderStatus::Active,
+            })
+            .await
+            .expect("register birdy");
+        store.close();
+    }
+    let hub = Hub::start(
+        &data,
+        &[("PORTICO_MEDIA_PROXY_ALLOW_PRIVATE_ADDRESSES", "true")],
+    );
+    let mut alice = client(&hub, dir.path(), "alice").await;
+    let pin = portico_client::fingerprint_of_pem(&hub.cert()).expect("pin");
+    let mut hub_config = Config::new(&hub.tls.to_string(), "localhost", "", "", Trust::Pin(pin));
+    hub_config.timeout = Duration::from_secs(30);
+    let provider_trust = Trust::CaBundle(provider.cert_path.clone());
+    let bob_config = ThirdPartyConfig::new(
+        &provider.url,
+        provider_trust.clone(),
+        "bob",
+        "password-of-bob",
+        &format!("https://{}", hub.http),
+        hub_config,
+    );
+    let (bob, enlisted) = thirdparty::open(bob_config.clone(), &dir.path().join("bob.db"))
+        .await
+        .expect("bob enlists and logs in");
+    let bob_jid: portico_stanza::Jid = enlisted.jid.parse().expect("bob's jid");
+    alice.allow_provider("birdy").await.expect("alice opts in");
+    alice
+        .send_text(&bob_jid, "send me the file")
+        .await
+        .expect("hello");
+
+    // Bob uploads to his provider (not to the hub) and sends the attachment.
+    let big = dir.path().join("big.bin");
+    write_pattern(&big, 100 * MB);
+    let session = thirdparty::provider_login(&bob_config)
+        .await
+        .expect("session");
+    let a = bob
+        .upload_file_to_provider(
+            &provider.url,
+            &provider_trust,
+            session.session_token.expose(),
+            &big,
+            Default::default(),
+        )
+        .await
+        .expect("upload to the provider");
+    assert!(
+        a.url.starts_with(&provider.url),
+        "hosted by the provider: {}",
+        a.url
+    );
+    bob.send_attachment(&alice.jid().clone(), a)
+        .await
+        .expect("send");
+
+    let a = next_attachment(&mut alice).await;
+    assert_eq!(a.size, 100 * MB);
+    let hub_peak = Peak::watch(hub.child.id().to_string());
+    let me = Peak::watch("self".into());
+    let got = dir.path().join("got.bin");
+    alice
+        .download(&a, &got)
+        .await
+        .expect("download through the proxy");
+    let (hub_growth, alice_growth) = (hub_peak.growth_mb(), me.growth_mb());
+    eprintln!(
+        "100 MB third-party → first-party via proxy: hub RSS +{hub_growth:.1} MB, receiver (test process, with the provider) +{alice_growth:.1} MB"
+    );
+    assert!(same_file(&big, &got), "the file differs");
+    assert!(hub_growth < 32.0, "hub grew {hub_growth:.1} MB");
+    assert!(alice_growth < 32.0, "receiver grew {alice_growth:.1} MB");
+    bob.close().await;
+    alice.close().await;
     drop(hub);
 }

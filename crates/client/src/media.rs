@@ -182,12 +182,6 @@ fn parse_url(url: &str) -> Result<Url, MediaError> {
 }
 
 impl MediaCtx {
-    fn tls(&self) -> Result<Arc<rustls::ClientConfig>, MediaError> {
-        let mut cfg = (*client_config(&self.trust)?).clone();
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(cfg))
-    }
-
     /// Sends `req` to the host of `url` with the hub's trust.
     async fn send<B>(
         &self,
@@ -198,6 +192,23 @@ impl MediaCtx {
         B: hyper::body::Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        send_with(&self.trust, self.timeout, url, req).await
+    }
+}
+
+/// Sends `req` to the host of `url`, trusting its certificate per `trust`.
+async fn send_with<B>(
+    trust: &Trust,
+    timeout: Duration,
+    url: &Url,
+    req: Request<B>,
+) -> Result<hyper::Response<hyper::body::Incoming>, MediaError>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     {
         let addrs: Vec<std::net::SocketAddr> =
             tokio::net::lookup_host((url.host.trim_matches(['[', ']']), url.port))
@@ -213,14 +224,16 @@ impl MediaCtx {
             .ok_or_else(|| MediaError::BadUrl(url.host.clone()))?;
         for a in &addrs {
             if let Ok(Ok(_)) =
-                tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(a)).await
+                tokio::time::timeout(timeout, tokio::net::TcpStream::connect(a)).await
             {
                 addr = *a;
                 break;
             }
         }
         let name = portico_media::net::server_name(&url.host)?;
-        Ok(portico_media::net::send(addr, name, self.tls()?, req, self.timeout).await?)
+        let mut cfg = (*client_config(trust)?).clone();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(portico_media::net::send(addr, name, Arc::new(cfg), req, timeout).await?)
     }
 }
 
@@ -261,10 +274,6 @@ impl Client {
         let file = tokio::fs::File::open(path).await.map_err(io_err(path))?;
         let plain_len = file.metadata().await.map_err(io_err(path))?.len();
         let size = ciphertext_len(plain_len, DEFAULT_CHUNK_SIZE);
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let slot = self
             .media_iq(
                 UploadRequest {
@@ -276,6 +285,79 @@ impl Client {
             )
             .await?;
         let slot = UploadSlot::try_from(slot).map_err(|e| MediaError::Protocol(e.to_string()))?;
+        let trust = self.media.trust.clone();
+        self.put_encrypted(file, path, plain_len, &slot, &trust, opts)
+            .await
+    }
+
+    /// Like [`Client::upload_file`] for a third-party user: the file goes to the user's own
+    /// provider (`POST {provider_url}/v1/media/slot` with the provider session token), which
+    /// hosts it; first-party recipients fetch it through the hub's media proxy.
+    pub async fn upload_file_to_provider(
+        &self,
+        provider_url: &str,
+        provider_trust: &Trust,
+        session_token: &str,
+        path: &Path,
+        opts: FileOptions,
+    ) -> Result<Attachment, MediaError> {
+        let file = tokio::fs::File::open(path).await.map_err(io_err(path))?;
+        let plain_len = file.metadata().await.map_err(io_err(path))?.len();
+        let size = ciphertext_len(plain_len, DEFAULT_CHUNK_SIZE);
+        let url = format!("{}/v1/media/slot", provider_url.trim_end_matches('/'));
+        let body = serde_json::json!({"size": size, "content_type": "application/octet-stream"});
+        let auth = format!("Bearer {session_token}");
+        let (status, answer) = crate::https::call(
+            "POST",
+            &url,
+            provider_trust,
+            &[("authorization", auth.as_str())],
+            body.to_string().into_bytes(),
+            self.media.timeout,
+        )
+        .await
+        .map_err(|e| MediaError::Protocol(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(MediaError::Refused {
+                status,
+                kind: v["type"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches("urn:portico:problem:")
+                    .to_owned(),
+                detail: v["detail"].as_str().unwrap_or("").to_owned(),
+            });
+        }
+        let (Some(put_url), Some(get_url)) = (v["put_url"].as_str(), v["get_url"].as_str()) else {
+            return Err(MediaError::Protocol(
+                "the provider's slot lacks put_url or get_url".into(),
+            ));
+        };
+        let slot = UploadSlot {
+            put_url: put_url.into(),
+            put_headers: Vec::new(),
+            get_url: get_url.into(),
+        };
+        self.put_encrypted(file, path, plain_len, &slot, provider_trust, opts)
+            .await
+    }
+
+    /// Encrypts `file` while PUTting it to `slot`; returns the attachment.
+    async fn put_encrypted(
+        &self,
+        file: tokio::fs::File,
+        path: &Path,
+        plain_len: u64,
+        slot: &UploadSlot,
+        trust: &Trust,
+        opts: FileOptions,
+    ) -> Result<Attachment, MediaError> {
+        let size = ciphertext_len(plain_len, DEFAULT_CHUNK_SIZE);
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let put = parse_url(&slot.put_url)?;
         let (mut enc, key) = Encryptor::random(
             &mut <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng(),
@@ -315,7 +397,7 @@ impl Client {
         let req = req
             .body(body)
             .map_err(|e| MediaError::Protocol(e.to_string()))?;
-        let resp = self.media.send(&put, req).await?;
+        let resp = send_with(trust, self.media.timeout, &put, req).await?;
         if !resp.status().is_success() {
             feeder.abort();
             return Err(refusal(resp).await);

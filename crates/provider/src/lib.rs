@@ -9,6 +9,7 @@
 //! errors), [`webhook`] (push forwarding), [`server`] (start and stop).
 
 pub mod config;
+pub mod media;
 pub mod problem;
 pub mod routes;
 pub mod server;

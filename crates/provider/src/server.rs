@@ -121,8 +121,8 @@ pub async fn run(
     })?;
     let state = AppState::new(config.clone(), store, key, webhook);
     let app = routes::router(state.clone());
-    // Media hosting (upload slots and blobs for the provider's users) lives in `media.rs`,
-    // written by the media work; merge its router here: `app.merge(crate::media::router(state))`.
+    // Media hosting (upload slots and blobs for the provider's users): `media.rs`.
+    let app = app.merge(crate::media::router(state.clone()));
     let app = app.fallback(routes::not_found);
     let ready = Ready {
         addr,

@@ -54,6 +54,9 @@ pub struct ChatArgs {
     /// People to list from the start (more can be added with `/add NAME`).
     #[arg(long = "contact", value_name = "NAME")]
     contacts: Vec<String>,
+    /// Where received files are saved (verified before they are kept).
+    #[arg(long, value_name = "DIR", default_value = "portico-downloads")]
+    downloads: PathBuf,
 }
 
 /// What went wrong in `portico chat`.
@@ -101,6 +104,8 @@ pub(crate) struct App {
     pub(crate) notice: String,
     pub(crate) online: bool,
     pub(crate) view: View,
+    /// Where received files go.
+    pub(crate) downloads: PathBuf,
 }
 
 impl App {
@@ -177,6 +182,7 @@ async fn chat(args: ChatArgs) -> Result<(), ChatError> {
         ),
         online: true,
         view: View::Chat,
+        downloads: args.downloads.clone(),
     };
     for name in &args.contacts {
         let jid = parse_jid(name, &args.domain)?;
@@ -299,8 +305,12 @@ async fn on_event(client: &Client, app: &mut App, ev: Event) {
             from,
             device,
             id,
+            content,
             ..
         } => {
+            if let Some(portico_content::Body::Attachment(a)) = &content.body {
+                save_attachment(client, app, a).await;
+            }
             let i = app.contact(&conversation);
             if from.to_bare() != app.me {
                 let c = &mut app.contacts[i];
@@ -401,6 +411,19 @@ async fn submit(client: &Client, app: &mut App, line: &str, domain: &str) {
         reload(client, app).await;
         return;
     }
+    if let Some(path) = line.strip_prefix("/send ") {
+        let Some(peer) = app.peer() else {
+            app.notice = "add a contact first: /add NAME".into();
+            return;
+        };
+        let path = std::path::Path::new(path.trim());
+        app.notice = match client.send_file(&peer, path, Default::default()).await {
+            Ok(_) => format!("sent {}", path.display()),
+            Err(e) => format!("file not sent: {e}"),
+        };
+        reload(client, app).await;
+        return;
+    }
     if line == "/safety" {
         open_safety(client, app).await;
         return;
@@ -413,6 +436,30 @@ async fn submit(client: &Client, app: &mut App, line: &str, domain: &str) {
         app.notice = format!("not sent: {e}");
     }
     reload(client, app).await;
+}
+
+/// Downloads a received attachment into the downloads dir (verified, then kept).
+async fn save_attachment(client: &Client, app: &mut App, a: &portico_content::Attachment) {
+    // Only the last path component, without leading dots: the sender chose the name.
+    let name: String = std::path::Path::new(&a.file_name)
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_start_matches('.').to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "attachment".into());
+    if let Err(e) = std::fs::create_dir_all(&app.downloads) {
+        app.notice = format!("cannot create {}: {e}", app.downloads.display());
+        return;
+    }
+    let mut dest = app.downloads.join(&name);
+    let mut n = 1;
+    while dest.exists() {
+        dest = app.downloads.join(format!("{n}-{name}"));
+        n += 1;
+    }
+    app.notice = match client.download(a, &dest).await {
+        Ok(d) => format!("saved {} ({} bytes)", d.path.display(), d.size),
+        Err(e) => format!("a received file was not saved: {e}"),
+    };
 }
 
 async fn open_safety(client: &Client, app: &mut App) {

@@ -77,7 +77,7 @@ pub(crate) fn draw(f: &mut Frame<'_>, app: &App) {
         input,
     );
     let keys = match app.view {
-        View::Chat => "Enter send  ↑↓ contact  /add NAME  F2 safety no.  Esc quit",
+        View::Chat => "Enter send  ↑↓ contact  /add NAME  /send FILE  F2 safety no.  Esc quit",
         View::Safety(_) => "v verified  u not verified  Esc back",
     };
     f.render_widget(Paragraph::new(keys), help);

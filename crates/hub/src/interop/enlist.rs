@@ -35,11 +35,19 @@ use crate::store::interop::{Enlistment, ProviderStatus};
 /// Largest enlistment body, in bytes.
 const MAX_BODY: usize = 16 * 1024;
 
-/// The enlistment route, to merge into the hub's HTTP router.
+/// The enlistment route and `GET /v1/openapi.yaml`, to merge into the hub's HTTP router.
 pub fn router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/enlist", post(enlist))
+        .route("/v1/openapi.yaml", axum::routing::get(openapi))
         .with_state(gw)
+}
+
+/// The hub's OpenAPI document (`crates/hub/openapi.yaml`).
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response()
 }
 
 /// A refusal of `/v1/enlist`.

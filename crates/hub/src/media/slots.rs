@@ -364,3 +364,118 @@ pub async fn expire_loop(media: std::sync::Arc<Media>, mut shutdown: crate::shut
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::media::StaticOrigins;
+
+    fn media(dir: &Path, quota: u64) -> Arc<Media> {
+        let mut config = crate::config::Config::load(None, Vec::new(), Some(dir)).expect("config");
+        config.media.quota_bytes_per_user = quota;
+        Media::open(
+            &config,
+            "127.0.0.1:8443".parse().expect("addr"),
+            Arc::new(StaticOrigins::default()),
+        )
+        .expect("media")
+    }
+
+    fn req(size: u64) -> UploadRequest {
+        UploadRequest {
+            filename: "f".into(),
+            size,
+            content_type: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn quota_counts_reservations_and_uploads_and_expiry_frees_both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = media(dir.path(), 100);
+        let slot = m.grant_slot("alice", req(60)).expect("first slot");
+        assert!(
+            slot.put_url
+                .starts_with("https://localhost:8443/v1/media/upload/")
+        );
+        let refused = m.grant_slot("alice", req(50)).expect_err("over quota");
+        assert!(
+            refused
+                .text
+                .as_deref()
+                .unwrap_or("")
+                .contains("quota exceeded")
+        );
+        assert!(m.grant_slot("bob", req(50)).is_ok(), "quotas are per user");
+
+        // Upload into the slot: the reservation becomes usage, kept across a restart.
+        let token = slot.put_url.rsplit('/').next().expect("token").to_owned();
+        let s = m.take_slot(&token).expect("slot");
+        assert!(m.take_slot(&token).is_none(), "one PUT per slot");
+        let mut w = m.blobs.create(&s.blob).await.expect("create");
+        w.write(&[0u8; 60]).await.expect("write");
+        w.commit().await.expect("commit");
+        m.settle(&s, true).expect("settle");
+        assert_eq!(m.state.lock().expect("state").usage("alice"), 60);
+        drop(m);
+        let m = media(dir.path(), 100);
+        assert_eq!(m.state.lock().expect("state").usage("alice"), 60);
+
+        // The signed GET URL works; a changed signature or id does not.
+        let q = slot.get_url.split_once('?').expect("query").1;
+        let (exp, sig) = q.split_once("&sig=").expect("sig");
+        let exp = exp.trim_start_matches("exp=");
+        assert!(m.check_get(&s.blob, exp, sig).is_some());
+        assert!(m.check_get(&s.blob, exp, &format!("x{sig}")).is_none());
+        let other = BlobId::random().expect("id");
+        assert!(m.check_get(&other, exp, sig).is_none());
+
+        // Past its TTL the blob is deleted and the quota freed.
+        let later = unix_now() + 31 * 86_400;
+        assert_eq!(m.expire(later).await, 1);
+        assert!(m.blobs.open(&s.blob).await.expect("open").is_none());
+        assert_eq!(m.state.lock().expect("state").usage("alice"), 0);
+    }
+
+    #[tokio::test]
+    async fn unused_slots_expire_and_release_their_reservation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = media(dir.path(), 100);
+        let slot = m.grant_slot("alice", req(80)).expect("slot");
+        assert_eq!(m.state.lock().expect("state").usage("alice"), 80);
+        assert_eq!(m.expire(unix_now() + 3600).await, 0);
+        assert_eq!(m.state.lock().expect("state").usage("alice"), 0);
+        let token = slot.put_url.rsplit('/').next().expect("token").to_owned();
+        assert!(m.take_slot(&token).is_none(), "the slot is gone");
+    }
+
+    #[tokio::test]
+    async fn too_large_files_are_refused_with_the_xep_0363_child() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = media(dir.path(), u64::MAX);
+        let e = m.grant_slot("alice", req(u64::MAX)).expect_err("too large");
+        assert_eq!(e.condition, StanzaCondition::NotAcceptable);
+        assert!(
+            e.app
+                .as_ref()
+                .is_some_and(|a| a.is("file-too-large", NS_HTTP_UPLOAD))
+        );
+    }
+
+    #[tokio::test]
+    async fn proxy_tokens_name_their_user_and_resist_tampering() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = media(dir.path(), 100);
+        let t = m.proxy_token("alice").token.expect("token").to_string();
+        assert_eq!(m.check_proxy_token(&t).as_deref(), Some("alice"));
+        let forged = t.replacen(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("alice"),
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("bob"),
+            1,
+        );
+        assert_eq!(m.check_proxy_token(&forged), None);
+        assert_eq!(m.check_proxy_token("pmt1.x.1.y"), None);
+    }
+}

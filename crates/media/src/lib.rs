@@ -18,8 +18,6 @@ pub mod io;
 #[cfg(feature = "net")]
 pub mod net;
 
-/// The RNG traits [`Encryptor::random`] takes.
-pub use rand_core;
 pub use decrypt::{Decrypted, Decryptor};
 pub use encrypt::{Encrypted, Encryptor};
 pub use error::{DecryptError, EncryptError, HeaderError};
@@ -27,3 +25,5 @@ pub use format::{
     DEFAULT_CHUNK_SIZE, FileKey, HEADER_LEN, Header, KEY_LEN, MAGIC, MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE, NONCE_PREFIX_LEN, TAG_LEN, VERSION, ciphertext_len,
 };
+/// The RNG traits [`Encryptor::random`] takes.
+pub use rand_core;

@@ -1,5 +1,6 @@
-//! `portico demo` runs its whole story against an in-process hub and exits 0, and its
-//! output shows each side's view of every step.
+//! `portico demo` runs its whole story against an in-process hub (and, in its third-party
+//! chapter, the reference provider) and exits 0, and its output shows each side's view of
+//! every step.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -29,7 +30,14 @@ fn demo_runs_every_step_and_exits_zero() {
         "[bob phone]    offline",
         "[bob phone]    receives from alice@localhost: \"Write back when you're online again.\"",
         "the numbers match",
-        "All 7 steps held.",
+        "[hub]          provider birdy registered",
+        "@birdy.interop.localhost device 1, logged in to the hub",
+        "[carol@birdy]  refused: ",
+        "(third party: carol@birdy.example on birdy): \"Hi Alice, Carol from Birdy here!\"",
+        "[carol@birdy]  receives from alice@localhost: \"Welcome, Carol!",
+        "— no content, no sender",
+        "[carol@birdy]  receives from alice@localhost: \"Call me when you see this.\"",
+        "All 12 steps held.",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

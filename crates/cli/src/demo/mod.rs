@@ -1,6 +1,8 @@
 //! `portico demo`: a hub on free loopback ports in a temporary directory, two users and
 //! three devices, and a short narrated story that checks every step — first message and
-//! its ticks, a reply, a second device, a device offline and back, safety numbers.
+//! its ticks, a reply, a second device, a device offline and back, safety numbers — then a
+//! third-party chapter ([`thirdparty`]): a provider joins, its user enlists, opt-in, a
+//! message each way, a push while offline.
 //!
 //! Exits 0 only if every step held; otherwise the error names the step that failed.
 
@@ -11,6 +13,8 @@ use std::time::Duration;
 use portico_client::{Client, ClientError, Config, Event, Trust};
 use portico_content::Body;
 use portico_stanza::Jid;
+
+mod thirdparty;
 
 /// How long any one step may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -214,7 +218,8 @@ async fn story() -> Result<(), DemoError> {
     let dir = tempfile::Builder::new().prefix("portico-demo-").tempdir()?;
     let mut step = Step::first();
     step.next("start a hub and create the accounts alice and bob");
-    let (addr, pin, _hub) = start_hub(dir.path()).await.map_err(|e| step.hub(e))?;
+    let hub = start_hub(dir.path()).await.map_err(|e| step.hub(e))?;
+    let (addr, pin) = (hub.addr, hub.pin.clone());
     say(
         "hub",
         &format!(
@@ -426,9 +431,12 @@ async fn story() -> Result<(), DemoError> {
         "the numbers match: bob's phone marked as verified",
     );
 
-    alice.close().await;
     laptop.close().await;
     bob.close().await;
+
+    thirdparty::chapter(&mut step, dir.path(), &hub, &mut alice).await?;
+
+    alice.close().await;
     println!();
     println!(
         "All {} steps held. Next: two terminals and `portico chat` (see crates/cli/README.md).",
@@ -454,17 +462,27 @@ fn password(user: &str) -> String {
 /// Keeps the in-process hub running; stops it when dropped.
 struct HubGuard(portico_hub::shutdown::ShutdownTrigger);
 
+/// The running demo hub.
+struct DemoHub {
+    /// Direct-TLS XMPP address.
+    addr: SocketAddr,
+    /// HTTPS address (`/v1/enlist`).
+    http: SocketAddr,
+    /// SHA-256 pin of its certificate.
+    pin: String,
+    /// Its configuration (to open its store beside it, as `portico admin` does).
+    config: portico_hub::config::Config,
+    _guard: HubGuard,
+}
+
 impl Drop for HubGuard {
     fn drop(&mut self) {
         self.0.trigger();
     }
 }
 
-/// Starts a hub in `dir` with accounts alice and bob; returns its direct-TLS address, its
-/// certificate pin and a guard that stops it.
-async fn start_hub(
-    dir: &Path,
-) -> Result<(SocketAddr, String, HubGuard), Box<dyn std::error::Error + Send + Sync>> {
+/// Starts a hub in `dir` with accounts alice and bob; it stops when the result is dropped.
+async fn start_hub(dir: &Path) -> Result<DemoHub, Box<dyn std::error::Error + Send + Sync>> {
     let data = dir.join("hub");
     let env = [
         ("PORTICO_C2S_STARTTLS_ADDR", "127.0.0.1:0"),
@@ -474,6 +492,7 @@ async fn start_hub(
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
     let config = portico_hub::config::Config::load(None, env, Some(&data))?;
+    let run_config = config.clone();
     let store = portico_hub::server::open_store(&config)?;
     for user in ["alice", "bob"] {
         portico_hub::accounts::add_user(&store, user, &password(user)).await?;
@@ -483,18 +502,24 @@ async fn start_hub(
     let guard = HubGuard(trigger);
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        if let Err(e) = portico_hub::server::run(config, shutdown, move |bound| {
-            let _ = tx.send(bound.c2s_tls);
+        if let Err(e) = portico_hub::server::run(run_config, shutdown, move |bound| {
+            let _ = tx.send((bound.c2s_tls, bound.http));
         })
         .await
         {
             eprintln!("the demo hub stopped: {e}");
         }
     });
-    let addr = tokio::time::timeout(STEP_TIMEOUT, rx)
+    let (addr, http) = tokio::time::timeout(STEP_TIMEOUT, rx)
         .await
         .map_err(|_| "the hub did not become ready in time")?
         .map_err(|_| "the hub stopped before it was ready")?;
     let pin = portico_client::fingerprint_of_pem(&data.join("tls-cert.pem"))?;
-    Ok((addr, pin, guard))
+    Ok(DemoHub {
+        addr,
+        http,
+        pin,
+        config,
+        _guard: guard,
+    })
 }

@@ -40,13 +40,17 @@ enum Flow {
 }
 
 /// Runs a bound session until the client leaves, misbehaves, or the hub shuts down.
-pub async fn serve_bound<S: AsyncRead + AsyncWrite + Unpin>(
-    inner: &Arc<Inner>,
+///
+/// Not an `async fn`: the session is built here and the returned future owns it once, where
+/// an `async fn` would keep both its `conn` argument and the session holding it (every idle
+/// connection's task is as large as its largest state).
+pub fn serve_bound<'a, S: AsyncRead + AsyncWrite + Unpin + 'a>(
+    inner: &'a Arc<Inner>,
     conn: Conn<S>,
     me: Bound,
     mut shutdown: Shutdown,
     session_id: u64,
-) {
+) -> impl Future<Output = ()> + 'a {
     let (tx, rx) = mpsc::unbounded_channel();
     inner
         .router
@@ -72,18 +76,22 @@ pub async fn serve_bound<S: AsyncRead + AsyncWrite + Unpin>(
             to_delete: Vec::new(),
         },
     };
-    if s.deliver_backlog().await.is_ok() {
-        s.notify_low_stock().await;
-        s.run_loop(&mut shutdown).await;
-    }
-    inner
-        .router
-        .unregister(&s.me.account, s.me.device, session_id);
-    if let Some(id) = s.st.sm_id.take() {
-        let handled = s.st.sm_handled.unwrap_or(0);
+    // An `async move` block uses the captured session in place (an `async fn` taking it by
+    // value would hold it twice).
+    async move {
+        if s.deliver_backlog().await.is_ok() {
+            s.notify_low_stock().await;
+            s.run_loop(&mut shutdown).await;
+        }
         inner
-            .resumable
-            .park(id, &s.me.account, s.me.device, handled);
+            .router
+            .unregister(&s.me.account, s.me.device, session_id);
+        if let Some(id) = s.st.sm_id.take() {
+            let handled = s.st.sm_handled.unwrap_or(0);
+            inner
+                .resumable
+                .park(id, &s.me.account, s.me.device, handled);
+        }
     }
 }
 
@@ -383,13 +391,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             }
         };
         match top {
+            // Boxed: routing and key-directory work are large futures, and inline they would
+            // size every idle session's task for them.
             TopLevel::Message(m) => {
                 self.count_handled();
-                self.on_message(*m).await;
+                Box::pin(self.on_message(*m)).await;
             }
             TopLevel::Iq(iq) => {
                 self.count_handled();
-                let reply = self.on_iq(*iq).await;
+                let reply = Box::pin(self.on_iq(*iq)).await;
                 if let Some(reply) = reply {
                     self.conn.queue(reply);
                 }

@@ -1,16 +1,25 @@
 //! One client connection's framing: bytes from the socket into the stanza parser, elements
 //! out as bytes, with read timeouts. Session code speaks in events and elements only.
 
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use portico_stanza::Element;
 use portico_stanza::parser::{Event, Limits, ParseError, StreamParser};
 use portico_stanza::stanza::{Message, StreamError, StreamErrorCondition};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-/// Bytes read from the transport at a time. Small, because every idle connection keeps one;
-/// TLS records larger than this are simply read in several steps.
-const READ_CHUNK: usize = 2048;
+/// Bytes taken from the transport per read call, into a buffer on the stack that exists only
+/// during the call: an idle connection holds no read buffer (it waits on a one-byte read).
+const READ_CHUNK: usize = 8192;
+
+/// Most bytes moved into the parser per wake-up, so one busy peer cannot buffer without bound.
+const READ_BURST: usize = 64 * 1024;
+
+/// Capacity reserved for the output buffer when the first element after a flush is queued
+/// (the buffer is released after each flush, so idle connections keep none).
+const OUT_RESERVE: usize = 4096;
 
 /// Why reading from the connection stopped.
 #[derive(Debug)]
@@ -29,7 +38,6 @@ pub enum ReadEnd {
 pub struct Conn<S> {
     io: S,
     parser: StreamParser,
-    read_buf: Box<[u8]>,
     out: Vec<u8>,
 }
 
@@ -39,7 +47,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Self {
             io,
             parser: StreamParser::new(limits),
-            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             out: Vec::new(),
         }
     }
@@ -65,26 +72,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if let Some(ev) = self.try_event()? {
                 return Ok(ev);
             }
-            let n = match tokio::time::timeout(timeout, self.io.read(&mut self.read_buf)).await {
+            match tokio::time::timeout(timeout, self.read_some()).await {
                 Err(_) => return Err(ReadEnd::Timeout),
-                Ok(Err(_)) => return Err(ReadEnd::Io),
-                Ok(Ok(0)) => return Err(ReadEnd::Closed),
-                Ok(Ok(n)) => n,
-            };
-            self.parser.feed(&self.read_buf[..n]);
+                Ok(r) => r?,
+            }
         }
     }
 
-    /// Reads what is available into the parser; returns false at end of input.
+    /// Reads what is available into the parser, waiting for at least one byte.
     pub async fn fill(&mut self) -> Result<(), ReadEnd> {
-        match self.io.read(&mut self.read_buf).await {
-            Err(_) => Err(ReadEnd::Io),
-            Ok(0) => Err(ReadEnd::Closed),
-            Ok(n) => {
-                self.parser.feed(&self.read_buf[..n]);
-                Ok(())
+        self.read_some().await
+    }
+
+    /// Waits for input with a one-byte read (so no buffer is held while the peer is quiet),
+    /// then moves whatever else is ready into the parser without waiting.
+    async fn read_some(&mut self) -> Result<(), ReadEnd> {
+        if self.drain_ready()? > 0 {
+            return Ok(());
+        }
+        let mut first = [0u8; 1];
+        match self.io.read(&mut first).await {
+            Err(_) => return Err(ReadEnd::Io),
+            Ok(0) => return Err(ReadEnd::Closed),
+            Ok(n) => self.parser.feed(&first[..n]),
+        }
+        self.drain_ready()?;
+        Ok(())
+    }
+
+    /// Feeds the parser what the transport can give right now (up to [`READ_BURST`]), through
+    /// a buffer on the stack; returns how many bytes. Never waits: a transport that has
+    /// nothing returns `Pending`, and the caller's next await registers the task's waker.
+    fn drain_ready(&mut self) -> Result<usize, ReadEnd> {
+        let mut buf = [0u8; READ_CHUNK];
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut total = 0;
+        while total < READ_BURST {
+            let mut rb = ReadBuf::new(&mut buf);
+            match Pin::new(&mut self.io).poll_read(&mut cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => break,
+                Poll::Ready(Ok(())) => {
+                    total += rb.filled().len();
+                    self.parser.feed(rb.filled());
+                }
+                Poll::Ready(Err(_)) if total == 0 => return Err(ReadEnd::Io),
+                Poll::Ready(Err(_)) | Poll::Pending => break,
             }
         }
+        Ok(total)
     }
 
     /// The next event already buffered, without reading.
@@ -92,14 +127,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.try_event()
     }
 
+    /// The output buffer, with room reserved if it was released by the last flush.
+    fn out(&mut self) -> &mut Vec<u8> {
+        if self.out.capacity() == 0 {
+            self.out.reserve(OUT_RESERVE);
+        }
+        &mut self.out
+    }
+
     /// Queues an element for sending.
     pub fn queue(&mut self, el: impl Into<Element>) {
-        el.into().write_to(&mut self.out);
+        el.into().write_to(self.out());
     }
 
     /// Queues a message, serialized without building an element tree (the routing hot path).
     pub fn queue_message(&mut self, m: &Message) {
-        m.write_to(&mut self.out);
+        m.write_to(self.out());
     }
 
     /// Queues raw bytes (stream headers).
@@ -111,11 +154,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             self.io.write_all(&self.out).await?;
-            self.out.clear();
-            // Do not let one burst pin a large buffer on an idle connection.
-            if self.out.capacity() > 64 * 1024 {
-                self.out = Vec::new();
-            }
+            // Released, not kept: an idle connection holds no output buffer.
+            self.out = Vec::new();
         }
         self.io.flush().await
     }
@@ -127,24 +167,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// Sends a stream error and the closing tag, then shuts the transport down.
-    pub async fn close_with(&mut self, condition: StreamErrorCondition, text: &str) {
+    ///
+    /// The closing functions return boxed futures: closing happens once per connection, and
+    /// an unboxed closing future would be part of every session task's size for its lifetime.
+    pub fn close_with(
+        &mut self,
+        condition: StreamErrorCondition,
+        text: &str,
+    ) -> Pin<Box<impl Future<Output = ()> + '_>> {
         let bytes = StreamError::new(condition, text).to_closing_bytes();
-        self.close_raw(&bytes).await;
+        self.close_owned(bytes)
     }
 
     /// Sends the stream error a parse error maps to, and closes.
-    pub async fn close_parse_error(&mut self, e: &ParseError) {
+    pub fn close_parse_error(&mut self, e: &ParseError) -> Pin<Box<impl Future<Output = ()> + '_>> {
         let bytes = e.to_stream_error().to_closing_bytes();
-        self.close_raw(&bytes).await;
+        self.close_owned(bytes)
     }
 
     /// Sends `bytes` (a closing stream error or tag) and shuts the transport down.
-    pub async fn close_raw(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            let _ = self.flush().await;
-            let _ = self.io.shutdown().await;
+    pub fn close_raw(&mut self, bytes: &[u8]) -> Pin<Box<impl Future<Output = ()> + '_>> {
+        self.close_owned(bytes.to_vec())
+    }
+
+    fn close_owned(&mut self, bytes: Vec<u8>) -> Pin<Box<impl Future<Output = ()> + '_>> {
+        self.out.extend_from_slice(&bytes);
+        Box::pin(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                let _ = self.flush().await;
+                let _ = self.io.shutdown().await;
+            })
+            .await;
         })
-        .await;
     }
 }

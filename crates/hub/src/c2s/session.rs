@@ -78,31 +78,37 @@ pub async fn run(
     shutdown: Shutdown,
     id: u64,
 ) {
-    let deadline =
-        Instant::now() + Duration::from_secs(inner.config.limits.login_timeout_secs.into());
-    let tcp = if direct_tls {
-        tcp
-    } else {
-        // Boxed: the negotiation steps' state is freed once they finish, instead of sizing
-        // every idle session's task for them.
-        match Box::pin(starttls(inner, tcp, deadline)).await {
-            Some(tcp) => tcp,
-            None => return,
-        }
-    };
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    let tls = match Box::pin(tokio::time::timeout(remaining, inner.tls.accept(tcp))).await {
-        Ok(Ok(tls)) => tls,
-        _ => {
-            inner.metrics.reject("tls-handshake");
+    // Everything up to bind lives in this block, so none of it (the TLS stream, the
+    // connection before it moves into the session) keeps space in the task while the bound
+    // session runs: every idle connection's task is as large as its largest state.
+    let serve = {
+        let deadline =
+            Instant::now() + Duration::from_secs(inner.config.limits.login_timeout_secs.into());
+        let tcp = if direct_tls {
+            tcp
+        } else {
+            // Boxed: the negotiation steps' state is freed once they finish, instead of
+            // sizing every idle session's task for them.
+            match Box::pin(starttls(inner, tcp, deadline)).await {
+                Some(tcp) => tcp,
+                None => return,
+            }
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let tls = match Box::pin(tokio::time::timeout(remaining, inner.tls.accept(tcp))).await {
+            Ok(Ok(tls)) => tls,
+            _ => {
+                inner.metrics.reject("tls-handshake");
+                return;
+            }
+        };
+        let mut conn = Conn::new(tls, limits(inner));
+        let Ok(bound) = Box::pin(negotiate(inner, &mut conn, deadline)).await else {
             return;
-        }
+        };
+        super::bound::serve_bound(inner, conn, bound, shutdown, id)
     };
-    let mut conn = Conn::new(tls, limits(inner));
-    let Ok(bound) = Box::pin(negotiate(inner, &mut conn, deadline)).await else {
-        return;
-    };
-    super::bound::serve_bound(inner, conn, bound, shutdown, id).await;
+    serve.await;
 }
 
 /// The identity a session bound.

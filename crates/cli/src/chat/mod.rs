@@ -81,6 +81,9 @@ pub(crate) struct Contact {
     pub(crate) unread: Vec<String>,
     /// Their devices seen so far.
     pub(crate) devices: Vec<u32>,
+    /// For a third-party provider's user: the provider, and their visible id once the hub's
+    /// stamp on one of their messages told it. Such contacts are listed apart.
+    pub(crate) third_party: Option<(String, Option<String>)>,
 }
 
 /// Which screen is shown.
@@ -109,17 +112,36 @@ pub(crate) struct App {
 }
 
 impl App {
+    /// The index of `jid`'s contact, added if new. The hub's own users come first, third-party
+    /// users after them, so the list shows the two groups apart.
     fn contact(&mut self, jid: &Jid) -> usize {
         let bare = jid.to_bare();
         if let Some(i) = self.contacts.iter().position(|c| c.jid == bare) {
             return i;
         }
-        self.contacts.push(Contact {
-            jid: bare,
-            unread: Vec::new(),
-            devices: Vec::new(),
-        });
-        self.contacts.len() - 1
+        let provider = portico_client::thirdparty::provider_of(&bare, self.me.domain());
+        let third_party = provider.map(|p| (p.to_owned(), None));
+        let at = match third_party {
+            Some(_) => self.contacts.len(),
+            None => self
+                .contacts
+                .iter()
+                .position(|c| c.third_party.is_some())
+                .unwrap_or(self.contacts.len()),
+        };
+        if at <= self.selected && !self.contacts.is_empty() {
+            self.selected += 1;
+        }
+        self.contacts.insert(
+            at,
+            Contact {
+                jid: bare,
+                unread: Vec::new(),
+                devices: Vec::new(),
+                third_party,
+            },
+        );
+        at
     }
 
     fn peer(&self) -> Option<Jid> {
@@ -306,7 +328,7 @@ async fn on_event(client: &Client, app: &mut App, ev: Event) {
             device,
             id,
             content,
-            ..
+            third_party,
         } => {
             if let Some(portico_content::Body::Attachment(a)) = &content.body {
                 save_attachment(client, app, a).await;
@@ -314,6 +336,11 @@ async fn on_event(client: &Client, app: &mut App, ev: Event) {
             let i = app.contact(&conversation);
             if from.to_bare() != app.me {
                 let c = &mut app.contacts[i];
+                if let (Some(origin), Some((provider, visible))) = (third_party, &mut c.third_party)
+                    && origin.provider == *provider
+                {
+                    *visible = Some(origin.visible_id);
+                }
                 c.unread.push(id);
                 if !c.devices.contains(&device) {
                     c.devices.push(device);

@@ -32,11 +32,15 @@ pub(crate) fn draw(f: &mut Frame<'_>, app: &App) {
     let [contacts, conv] =
         Layout::horizontal([Constraint::Length(22), Constraint::Min(20)]).areas(main);
 
-    let items: Vec<Line<'_>> = app
-        .contacts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
+    let mut items: Vec<Line<'_>> = Vec::new();
+    for (i, c) in app.contacts.iter().enumerate() {
+        if c.third_party.is_some() && (i == 0 || app.contacts[i - 1].third_party.is_none()) {
+            items.push(Line::from(Span::styled(
+                "── third party ──",
+                Style::new().add_modifier(Modifier::DIM),
+            )));
+        }
+        items.push({
             let unread = if c.unread.is_empty() {
                 String::new()
             } else {
@@ -45,7 +49,7 @@ pub(crate) fn draw(f: &mut Frame<'_>, app: &App) {
             let text = format!(
                 "{} {}{unread}",
                 if i == app.selected { ">" } else { " " },
-                name(&c.jid.to_string())
+                contact_label(c)
             );
             if i == app.selected {
                 Line::from(Span::styled(
@@ -55,8 +59,8 @@ pub(crate) fn draw(f: &mut Frame<'_>, app: &App) {
             } else {
                 Line::from(text)
             }
-        })
-        .collect();
+        });
+    }
     let online = if app.online { "" } else { " offline" };
     f.render_widget(
         Paragraph::new(items).block(Block::bordered().title(format!(" Contacts{online} "))),
@@ -97,9 +101,23 @@ fn name(jid: &str) -> &str {
     jid.split('@').next().unwrap_or(jid)
 }
 
+/// How a contact is listed: the hub's own users by name; a third-party user by the visible id
+/// the hub stamped on their messages, or as "a <provider> user" until one arrived.
+fn contact_label(c: &super::Contact) -> String {
+    match &c.third_party {
+        None => name(&c.jid.to_string()).to_owned(),
+        Some((_, Some(visible))) => visible.clone(),
+        Some((provider, None)) => format!("{provider}: {}", name(&c.jid.to_string())),
+    }
+}
+
 fn draw_conversation(f: &mut Frame<'_>, app: &App, area: ratatui::layout::Rect) {
-    let title = match app.peer() {
-        Some(p) => format!(" {p} "),
+    let title = match app.contacts.get(app.selected) {
+        Some(c) => match &c.third_party {
+            Some((provider, Some(visible))) => format!(" {visible} · third party via {provider} "),
+            Some((provider, None)) => format!(" {} · third party via {provider} ", c.jid),
+            None => format!(" {} ", c.jid),
+        },
         None => " no contact yet: /add NAME ".into(),
     };
     let width = usize::from(area.width.saturating_sub(2)).max(10);
@@ -158,6 +176,48 @@ fn draw_safety(
 #[cfg(test)]
 mod tests {
     use super::input_tail;
+    use crate::chat::{App, View};
+    use portico_stanza::Jid;
+
+    fn jid(s: &str) -> Jid {
+        s.parse().expect("jid")
+    }
+
+    #[test]
+    fn third_party_contacts_are_listed_apart_under_their_visible_id() {
+        let mut app = App {
+            me: jid("alice@localhost"),
+            device: 1,
+            contacts: Vec::new(),
+            selected: 0,
+            log: Vec::new(),
+            input: String::new(),
+            notice: String::new(),
+            online: true,
+            view: View::Chat,
+            downloads: "d".into(),
+        };
+        let bob = app.contact(&jid("k7f3@birdy.interop.localhost/2"));
+        assert_eq!(bob, 0);
+        app.selected = 0;
+        // A hub user added later still goes above the third-party group; the selection
+        // stays on bob.
+        assert_eq!(app.contact(&jid("carol@localhost")), 0);
+        assert_eq!(app.selected, 1);
+        assert_eq!(app.contacts[1].jid, jid("k7f3@birdy.interop.localhost"));
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 12)).expect("terminal");
+        terminal.draw(|f| super::draw(f, &app)).expect("draw");
+        let screen = format!("{:?}", terminal.backend().buffer());
+        assert!(screen.contains("carol"), "{screen}");
+        assert!(screen.contains("── third party ──"), "{screen}");
+        assert!(screen.contains("birdy: k7f3"), "{screen}");
+        app.contacts[1].third_party = Some(("birdy".into(), Some("bob@birdy.example".into())));
+        terminal.draw(|f| super::draw(f, &app)).expect("draw");
+        let screen = format!("{:?}", terminal.backend().buffer());
+        assert!(screen.contains("bob@birdy.example"), "{screen}");
+        assert!(screen.contains("third party via birdy"), "{screen}");
+    }
 
     #[test]
     fn a_long_input_line_shows_its_end() {

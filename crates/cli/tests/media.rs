@@ -381,6 +381,27 @@ async fn media_end_to_end() {
     assert!(bob_growth < 32.0, "receiver grew {bob_growth:.1} MB");
     std::fs::remove_file(&got).expect("rm");
 
+    // An image: its type from the name, its dimensions from its header.
+    let pic = dir.path().join("pic.png");
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    png.extend_from_slice(&640u32.to_be_bytes());
+    png.extend_from_slice(&480u32.to_be_bytes());
+    png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    png.extend_from_slice(&[0u8; 300]);
+    std::fs::write(&pic, &png).expect("png");
+    alice
+        .send_file(&bob_jid, &pic, Default::default())
+        .await
+        .expect("send the image");
+    let a = next_attachment(&mut bob).await;
+    assert_eq!(
+        (a.content_type.as_str(), a.width, a.height, a.size),
+        ("image/png", 640, 480, png.len() as u64)
+    );
+    let got = dir.path().join("got.png");
+    bob.download(&a, &got).await.expect("download the image");
+    assert_eq!(std::fs::read(&got).expect("read"), png);
+
     // 2. 100 MB provider-hosted, fetched through the proxy.
     let hosted = dir.path().join("origin/big.pmed");
     let big2 = big.clone();

@@ -100,7 +100,7 @@ pub struct FileOptions {
     pub content_type: Option<String>,
     /// A small JPEG/PNG preview the application made (at most 64 KiB), or empty.
     pub thumbnail: Vec<u8>,
-    /// Pixels, for images and video (0 if unknown).
+    /// Pixels, for images and video (0 if unknown; read from an image's header when left 0).
     pub width: u32,
     /// Pixels, for images and video (0 if unknown).
     pub height: u32,
@@ -409,6 +409,16 @@ impl Client {
         let content_type = opts
             .content_type
             .unwrap_or_else(|| guess_content_type(&file_name).to_owned());
+        // An image's dimensions from its header when the caller gave none (the thumbnail is
+        // the application's: `FileOptions::thumbnail`).
+        let (mut width, mut height) = (opts.width, opts.height);
+        if content_type.starts_with("image/") && width == 0 && height == 0 {
+            let p = path.to_owned();
+            if let Ok(Ok(dim)) = tokio::task::spawn_blocking(move || imagesize::size(p)).await {
+                width = u32::try_from(dim.width).unwrap_or(0);
+                height = u32::try_from(dim.height).unwrap_or(0);
+            }
+        }
         Ok(Attachment {
             url: slot.get_url.to_string(),
             key: key.as_bytes().to_vec(),
@@ -421,8 +431,8 @@ impl Client {
             content_type,
             file_name,
             thumbnail: opts.thumbnail,
-            width: opts.width,
-            height: opts.height,
+            width,
+            height,
             duration_ms: opts.duration_ms,
             chunk_size: DEFAULT_CHUNK_SIZE,
             caption: opts.caption,

@@ -293,7 +293,7 @@ async fn a_forged_interop_stamp_never_reaches_the_recipient() {
     let mut m = e2ee_message("bob@localhost", "f1", &[1], &[], b"x");
     let forged = Element::new("interop", ns::PORTICO_INTEROP)
         .with_attr("provider", "bank")
-        .with_attr("visible", "security@bank.example");
+        .with_attr("visible-id", "security@bank.example");
     m.push_child(forged.clone());
     if let Some(e2ee) = m.nodes_mut().iter_mut().find_map(|n| match n {
         portico_stanza::element::Node::Element(e) if e.name() == "e2ee" => Some(e),

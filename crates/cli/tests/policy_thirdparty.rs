@@ -312,7 +312,7 @@ async fn stamps_opt_in_blocks_and_new_contacts_across_the_boundary() {
     opt_in(&mut alice, false).await;
     let forged = Element::new("interop", ns::PORTICO_INTEROP)
         .with_attr("provider", "bank")
-        .with_attr("visible", "security@bank.example");
+        .with_attr("visible-id", "security@bank.example");
     assert_eq!(
         send_to(&mut bob, "alice@localhost", "m2", &[1], Some(forged)).await,
         Ok(())

@@ -298,3 +298,22 @@ fn refusals_carry_the_right_condition_and_type() {
         None
     );
 }
+
+#[test]
+fn the_interop_stamp_has_the_documented_wire_form() {
+    use portico_stanza::stanza::Interop;
+    let stamp = Interop {
+        provider: "birdy".into(),
+        visible: "bob@birdy.example".into(),
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&Element::from(stamp.clone()).to_bytes()),
+        "<interop xmlns='urn:portico:interop:1' provider='birdy' visible-id='bob@birdy.example'/>"
+    );
+    assert_eq!(
+        Interop::try_from(parse(
+            "<interop xmlns='urn:portico:interop:1' provider='birdy' visible-id='bob@birdy.example'/>"
+        )),
+        Ok(stamp)
+    );
+}

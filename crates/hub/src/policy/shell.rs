@@ -177,12 +177,8 @@ impl Policy {
             known: true,
             ..Contacts::default()
         };
-        let known_here = self
-            .known
-            .lock()
-            .map(|k| k.contains(&pair))
-            .unwrap_or(false);
-        if crossing && !known_here {
+        let known_here = || self.known.lock().is_ok_and(|k| k.contains(&pair));
+        if crossing && !known_here() {
             let h = store
                 .contact_history(&sender_bare, &recipient_bare, now_ms.saturating_sub(DAY_MS))
                 .await?;

@@ -9,7 +9,7 @@
 //! <ack xmlns='urn:portico:e2ee:1' id='01J…' stanza-id='…' t='1732350000000'/>
 //! <received xmlns='urn:portico:e2ee:1' stanza-id='…'/>
 //! <device-mismatch xmlns='urn:portico:e2ee:1'><missing jid='b@d' device='2'/><stale jid='b@d' device='5'/></device-mismatch>
-//! <interop xmlns='urn:portico:interop:1' provider='birdy' visible='bob@birdy.example'/>
+//! <interop xmlns='urn:portico:interop:1' provider='birdy' visible-id='bob@birdy.example'/>
 //! ```
 
 use super::util::{
@@ -415,7 +415,7 @@ impl From<Interop> for Element {
     fn from(i: Interop) -> Element {
         Element::new("interop", ns::PORTICO_INTEROP)
             .with_attr("provider", i.provider)
-            .with_attr("visible", i.visible)
+            .with_attr("visible-id", i.visible)
     }
 }
 
@@ -425,7 +425,7 @@ impl TryFrom<Element> for Interop {
         expect(&el, "interop", ns::PORTICO_INTEROP)?;
         Ok(Interop {
             provider: req_attr(&mut el, "interop", "provider")?,
-            visible: req_attr(&mut el, "interop", "visible")?,
+            visible: req_attr(&mut el, "interop", "visible-id")?,
         })
     }
 }

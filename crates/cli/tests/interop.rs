@@ -562,6 +562,16 @@ async fn a_message_for_an_offline_third_party_device_wakes_it_through_its_provid
         );
     }
 
+    let (_, _, metrics) = common::https_get(w.hub.http, &w.hub.cert(), "/metrics").await;
+    assert!(
+        metrics.contains("portico_interop_total{call=\"push\",outcome=\"delivered\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portico_interop_total{call=\"enlist\",outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+
     // Bob comes online and gets the message; he answers; alice gets it.
     let mut bob = connect(&w.login(&e, &token)).await.expect("bob logs in");
     let got = expect(&mut bob, Duration::from_secs(5), "alice's message", |el| {

@@ -249,6 +249,10 @@ impl Gateway {
 }
 
 #[cfg(test)]
+#[path = "gateway_tests.rs"]
+mod gateway_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -401,6 +401,12 @@ async fn media_end_to_end() {
     let got = dir.path().join("got.png");
     bob.download(&a, &got).await.expect("download the image");
     assert_eq!(std::fs::read(&got).expect("read"), png);
+    let log = bob.conversation(alice.jid()).await.expect("bob's log");
+    assert!(
+        log.iter()
+            .any(|m| m.body == format!("[file] pic.png ({} bytes)", png.len())),
+        "the received file is in the conversation log"
+    );
 
     // 2. 100 MB provider-hosted, fetched through the proxy.
     let hosted = dir.path().join("origin/big.pmed");

@@ -257,6 +257,11 @@ async fn refusal(resp: hyper::Response<hyper::body::Incoming>) -> MediaError {
     }
 }
 
+/// The line the message log keeps for an attachment.
+pub(crate) fn log_line(a: &Attachment) -> String {
+    format!("[file] {} ({} bytes)", a.file_name, a.size)
+}
+
 impl Client {
     async fn media_iq(&self, payload: Element) -> Result<Element, MediaError> {
         self.call(|reply| Cmd::MediaIq { payload, reply })
@@ -441,7 +446,7 @@ impl Client {
 
     /// Sends an attachment message (from [`Client::upload_file`]) to `to`; returns its id.
     pub async fn send_attachment(&self, to: &Jid, a: Attachment) -> Result<String, MediaError> {
-        let log_body = format!("[file] {} ({} bytes)", a.file_name, a.size);
+        let log_body = log_line(&a);
         let content = Box::new(Content {
             body: Some(Body::Attachment(a)),
             sent_at_ms: std::time::SystemTime::now()

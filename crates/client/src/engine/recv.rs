@@ -271,7 +271,14 @@ impl Engine {
                 }
             }
             body => {
-                if let Some(Body::Text(t)) = body {
+                // Texts, and attachments as a line naming the file (the message log keeps
+                // text; the attachment itself comes with the event).
+                let logged = match body {
+                    Some(Body::Text(t)) => Some(t.body.clone()),
+                    Some(Body::Attachment(a)) => Some(crate::media::log_line(a)),
+                    _ => None,
+                };
+                if let Some(text) = logged {
                     self.store.log_message(&LoggedMessage {
                         conversation: conversation.clone(),
                         id: origin.id.clone(),
@@ -281,7 +288,7 @@ impl Engine {
                             Direction::Incoming
                         },
                         sender: origin.sender.clone(),
-                        body: t.body.clone(),
+                        body: text,
                         status: if from_me {
                             Status::SentToHub
                         } else {

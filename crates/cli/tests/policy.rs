@@ -90,6 +90,16 @@ async fn blocks_refuse_with_their_errors_pushes_reach_other_sessions_others_keep
         c.send(el).await.expect("send");
     }
 
+    // XEP-0191 §3.1: the hub says it supports blocking.
+    let disco = Element::new("query", ns::DISCO_INFO);
+    let info = iq_ok(&mut a1, Iq::get("d0", disco))
+        .await
+        .expect("disco#info");
+    assert!(
+        info.children()
+            .any(|f| f.name() == "feature" && f.attr("var") == Some("urn:xmpp:blocking")),
+        "{info:?}"
+    );
     let block = Iq::set("b1", Blocking::Block(vec![jid("bob@localhost")]).into());
     assert_eq!(iq_ok(&mut a1, block).await, None);
     // XEP-0191 §3.3: the change is pushed to the user's sessions.

@@ -393,6 +393,11 @@ pub fn disco_info(inner: &Inner) -> DiscoInfo {
             ns::SM,
             ns::PORTICO_E2EE,
             ns::PORTICO_KEYS,
+            // XEP-0191 §3.1 and the other policy IQs (crate::policy::iq).
+            portico_stanza::stanza::policy::NS_BLOCKING,
+            portico_stanza::stanza::policy::NS_SETTINGS,
+            portico_stanza::stanza::policy::NS_REPORT,
+            portico_stanza::stanza::policy::NS_DISCOVER,
         ]
         .iter()
         .map(|f| CompactString::from(*f))

@@ -226,6 +226,37 @@ async fn each_rate_limit_refuses_with_its_name_while_others_keep_chatting() {
 }
 
 #[tokio::test]
+async fn the_address_bucket_refuses_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("PORTICO_POLICY_LIMIT_FIRST_PARTY", "true"),
+        ("PORTICO_POLICY_ADDRESS_BURST", "3"),
+        ("PORTICO_POLICY_ADDRESS_PER_MINUTE", "1"),
+    ];
+    let hub = hub_with(dir.path(), &["alice", "bob", "carol"], &env);
+    let mut alice = connect(&hub, "alice").await;
+    let mut bob = connect(&hub, "bob").await;
+    let _carol = connect(&hub, "carol").await;
+    // Every client here comes from 127.0.0.1: three messages in all, whoever sends them.
+    assert_eq!(send(&mut alice, "bob@localhost", "a1").await, Ok(()));
+    assert_eq!(send(&mut alice, "carol@localhost", "a2").await, Ok(()));
+    assert_eq!(send(&mut bob, "carol@localhost", "b1").await, Ok(()));
+    let err = send(&mut bob, "alice@localhost", "b2")
+        .await
+        .expect_err("address limit");
+    assert!(
+        matches!(
+            refusal(&err),
+            Some(Refusal::RateLimited {
+                limit: RateLimit::Address,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
 async fn opt_in_settings_and_the_opt_out_refusal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = hub_with(dir.path(), &["alice"], &[]);

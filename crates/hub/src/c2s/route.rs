@@ -204,7 +204,7 @@ pub async fn prepare(
         sender: &me.jid,
         recipient_account: &recipient,
         recipient: &recipient_jid,
-        address: None,
+        address: me.address,
     };
     let decision = inner
         .policy

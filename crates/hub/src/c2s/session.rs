@@ -81,6 +81,7 @@ pub async fn run(
     // Everything up to bind lives in this block, so none of it (the TLS stream, the
     // connection before it moves into the session) keeps space in the task while the bound
     // session runs: every idle connection's task is as large as its largest state.
+    let address = tcp.peer_addr().ok().map(|a| a.ip());
     let serve = {
         let deadline =
             Instant::now() + Duration::from_secs(inner.config.limits.login_timeout_secs.into());
@@ -103,9 +104,10 @@ pub async fn run(
             }
         };
         let mut conn = Conn::new(tls, limits(inner));
-        let Ok(bound) = Box::pin(negotiate(inner, &mut conn, deadline)).await else {
+        let Ok(mut bound) = Box::pin(negotiate(inner, &mut conn, deadline)).await else {
             return;
         };
+        bound.address = address;
         super::bound::serve_bound(inner, conn, bound, shutdown, id)
     };
     serve.await;
@@ -125,6 +127,8 @@ pub struct Bound {
     /// accounts); set by third-party login (`crate::interop`).
     #[allow(dead_code)] // read by the policy code (interop stamp, provider limits)
     pub third_party: Option<Arc<crate::interop::ThirdParty>>,
+    /// The client's network address (for the per-address policy bucket).
+    pub address: Option<std::net::IpAddr>,
 }
 
 pub(super) async fn next<S: AsyncRead + AsyncWrite + Unpin>(
@@ -276,6 +280,7 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
                         jid,
                         resumed: Some((previd.to_string(), handled)),
                         third_party,
+                        address: None,
                     });
                 }
             }
@@ -331,6 +336,7 @@ async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
                     jid,
                     resumed: None,
                     third_party,
+                    address: None,
                 });
             }
             Err(err) => {

@@ -137,6 +137,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
 
     async fn send(&mut self, el: impl Into<Element>) -> Result<(), ClientError> {
         self.io.write_all(&el.into().to_bytes()).await?;
+        self.io.flush().await?;
         Ok(())
     }
 
@@ -299,6 +300,12 @@ impl Client {
         Ok(Self::start(raw, jid))
     }
 
+    /// A client over an established TLS stream, as if `jid` were bound already (for tests of
+    /// the client's own I/O).
+    pub fn over(tls: TlsStream<TcpStream>, jid: Jid) -> Client {
+        Self::start(Raw::new(tls), jid)
+    }
+
     fn start(raw: Raw<TlsStream<TcpStream>>, jid: Jid) -> Client {
         let Raw { io, mut parser, .. } = raw;
         let (reader, writer) = tokio::io::split(io);
@@ -326,13 +333,18 @@ impl Client {
         self.out.extend_from_slice(bytes);
     }
 
-    /// Sends everything queued.
+    /// Sends everything queued, and waits until it is all on the socket.
+    ///
+    /// Over TLS, `write_all` alone is not enough: when the socket is full, rustls accepts the
+    /// rest of the plaintext and keeps its records until the next write or flush. Without
+    /// the flush, the last stanzas of a burst could wait there for as long as the client sends
+    /// nothing more (the durability test's stall: a device's last messages never acked).
     pub async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {
             self.writer.write_all(&self.out).await?;
             self.out.clear();
         }
-        Ok(())
+        self.writer.flush().await
     }
 
     /// Sends one element.

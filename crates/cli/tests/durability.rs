@@ -119,6 +119,74 @@ async fn drive(
     }
 }
 
+/// The cause of the test's one flake in CI (a device's last messages never acknowledged, 3 of
+/// 4 devices finished): the client's `flush` wrote with `write_all` only, and when the socket
+/// was full rustls kept the last TLS records until the next write, which never came once the
+/// device had nothing more to send. Here the socket buffers are small and the TLS peer reads
+/// nothing for a second: `flush` must wait and get every byte out, with no later write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_sends_everything_even_when_the_socket_was_full() {
+    use tokio::io::AsyncReadExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = portico_hub::config::Config::load(None, std::iter::empty(), Some(dir.path()))
+        .expect("config");
+    let identity = portico_hub::tls::load_identity(&config).expect("identity");
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        portico_hub::tls::server_config(&identity, &[]).expect("server config"),
+    );
+    let client_tls = portico_hub::tls::client_config_trusting(&identity.cert_path).expect("trust");
+    let listen = tokio::net::TcpSocket::new_v4().expect("socket");
+    listen.set_recv_buffer_size(4096).expect("rcvbuf");
+    listen
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = listen.listen(1).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        acceptor.accept(tcp).await.expect("server handshake")
+    });
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_send_buffer_size(4096).expect("sndbuf");
+    let tcp = socket.connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(client_tls)
+        .connect(name, tcp)
+        .await
+        .expect("client handshake");
+    let mut server = server.await.expect("server task");
+    let jid = portico_stanza::Jid::parse("a@localhost/1").expect("jid");
+    let mut client = Client::over(tls, jid);
+
+    // More than the small socket buffers hold, less than what rustls accepts at once: the
+    // plaintext is all taken while part of it can only wait, encrypted, inside rustls.
+    const TOTAL: usize = 48 << 10;
+    client.queue_raw(&vec![b'x'; TOTAL]);
+    let reader = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut buf = vec![0u8; 1 << 16];
+        let mut got = 0;
+        while got < TOTAL {
+            match tokio::time::timeout(Duration::from_secs(3), server.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => got += n,
+                _ => break,
+            }
+        }
+        got
+    });
+    tokio::time::timeout(Duration::from_secs(30), client.flush())
+        .await
+        .expect("flush finishes once the peer reads")
+        .expect("flush");
+    // Nothing is written after the flush: what the peer gets is what the flush sent.
+    assert_eq!(
+        reader.await.expect("reader"),
+        TOTAL,
+        "bytes the peer received"
+    );
+}
+
 async fn connect(hub: &Hub, dev: &Device) -> Client {
     let mut l = login(hub, dev.account, PASSWORD);
     l.resource = Some(dev.id.to_string());
@@ -200,9 +268,9 @@ async fn ten_thousand_messages_survive_sigkill_exactly_once_and_in_order() {
     for t in tasks {
         devices.push(t.await.expect("device task"));
     }
-    // A device whose stream ended before it was complete (seen once in CI under load, cause
-    // not yet found) reconnects and carries on, as a real client would; the round is printed
-    // so a failure shows it.
+    // A device whose stream ended before it was complete reconnects and carries on, as a real
+    // client would; the round is printed so a failure shows it. (The one CI stall was the test
+    // client's flush leaving TLS records inside rustls: see the test above.)
     let complete = |d: &Device| {
         let distinct: std::collections::HashSet<_> = d.received.iter().collect();
         d.next_seq == PER_SENDER

@@ -103,8 +103,9 @@ pub enum ProviderCommand {
         /// HTTPS base URL of its /auth and /push endpoints.
         #[arg(long)]
         endpoint: String,
-        /// Its Ed25519 public key (URL-safe base64, as the provider prints it).
-        #[arg(long)]
+        /// Its Ed25519 public key (URL-safe base64, as the provider prints it; it may start
+        /// with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         public_key: String,
         /// An origin (https://host:port) the hub's media proxy may fetch from; repeatable.
         #[arg(long = "media-origin")]

@@ -101,7 +101,7 @@ pub struct ServeArgs {
     listen: SocketAddr,
     /// The hub's public signing key (`portico admin hub-key`); without it /auth and /push
     /// refuse every request.
-    #[arg(long, env = "PORTICO_PROVIDER_HUB_KEY")]
+    #[arg(long, env = "PORTICO_PROVIDER_HUB_KEY", allow_hyphen_values = true)]
     hub_key: Option<String>,
     /// A hub domain assertions may be issued for (repeatable; none: any).
     #[arg(

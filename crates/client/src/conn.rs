@@ -159,10 +159,15 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         while let Some(ev) = neg.poll_event() {
             match ev {
-                ClientEvent::Send(bytes) => io
-                    .write_all(&bytes)
-                    .await
-                    .map_err(|e| ClientError::ConnectionLost(e.to_string()))?,
+                // Flushed each time: over TLS, rustls may keep records back until a flush.
+                ClientEvent::Send(bytes) => {
+                    io.write_all(&bytes)
+                        .await
+                        .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
+                    io.flush()
+                        .await
+                        .map_err(|e| ClientError::ConnectionLost(e.to_string()))?;
+                }
                 ClientEvent::StartTls => return Ok(Step::StartTls),
                 ClientEvent::Authenticated => {}
                 ClientEvent::Established { jid, sm, resumed } => {
@@ -416,6 +421,12 @@ async fn write_loop(
             }
         };
         if writer.write_all(&bytes).await.is_err() {
+            return;
+        }
+        // Over TLS, `write_all` can leave records inside rustls when the socket was full;
+        // without a flush they would wait for the next write (the hub would never see the
+        // last stanzas of a burst). Flush once the queue is drained.
+        if rx.is_empty() && writer.flush().await.is_err() {
             return;
         }
     }

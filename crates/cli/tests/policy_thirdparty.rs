@@ -17,7 +17,6 @@ use common::{Hub, admin, portico, tls_connect};
 use portico_hub::interop::wire::api::EnlistResponse;
 use portico_hub::interop::wire::keys::b64url_encode;
 use portico_hub::interop::wire::login::compose_password;
-use portico_stanza::stanza::keys::Fetch;
 use portico_stanza::stanza::policy::{
     Blocking, Discover, InteropSettings, Party, RateLimit, Refusal, ThirdPartyMode,
 };
@@ -277,23 +276,6 @@ async fn opt_in(c: &mut Client, discoverable: bool) {
     assert!(matches!(answer.kind, IqKind::Result(None)), "{answer:?}");
 }
 
-/// Asks the key directory for every bundle of `jid`.
-async fn fetch_keys(c: &mut Client, jid: &str) -> Result<(), StanzaError> {
-    let fetch = Fetch {
-        jid: Jid::parse(jid).expect("jid"),
-        devices: Vec::new(),
-    };
-    let answer = c
-        .iq(Iq::get("keys", fetch.into()), T)
-        .await
-        .expect("answer");
-    match answer.kind {
-        IqKind::Result(_) => Ok(()),
-        IqKind::Error { error, .. } => Err(error),
-        other => panic!("unexpected answer {other:?}"),
-    }
-}
-
 fn recipient_refused() -> Option<Refusal> {
     Some(Refusal::NotOptedIn {
         party: Party::Recipient,
@@ -325,28 +307,9 @@ async fn stamps_opt_in_blocks_and_new_contacts_across_the_boundary() {
         (err.condition, err.text.clone(), refusal(&err))
     );
 
-    // Nor may bob fetch her key bundles (existence, devices, one-time prekeys) before she
-    // consents: the key directory answers as for an account that does not exist.
-    let hers = fetch_keys(&mut bob, "alice@localhost").await;
-    assert_eq!(
-        hers.as_ref().map_err(|e| e.condition),
-        Err(StanzaCondition::ItemNotFound)
-    );
-    let none = fetch_keys(&mut bob, "nobody@localhost").await;
-    let text = |r: Result<(), StanzaError>| r.err().and_then(|e| e.text).map(|t| t.to_string());
-    assert_eq!(
-        text(hers),
-        text(none).map(|t| t.replace("nobody", "alice")),
-        "a refusal reads like an unknown account"
-    );
-
     // Once alice opts in, bob's message arrives stamped by the hub; a stamp bob forged is
     // not what alice sees.
     opt_in(&mut alice, false).await;
-    assert!(
-        fetch_keys(&mut bob, "alice@localhost").await.is_ok(),
-        "after opting in, alice's bundles are served to bob"
-    );
     let forged = Element::new("interop", ns::PORTICO_INTEROP)
         .with_attr("provider", "bank")
         .with_attr("visible-id", "security@bank.example");

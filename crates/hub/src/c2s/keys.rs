@@ -45,7 +45,7 @@ fn store_failed(e: StoreError) -> StanzaError {
 pub async fn handle(inner: &Inner, me: &Bound, iq: &Iq) -> Iq {
     let result = match &iq.kind {
         IqKind::Set(p) if p.name() == "publish" => publish(inner, me, p.clone()).await,
-        IqKind::Get(p) if p.name() == "fetch" => fetch(inner, me, p.clone()).await,
+        IqKind::Get(p) if p.name() == "fetch" => fetch(inner, p.clone()).await,
         IqKind::Get(p) if p.name() == "count" => inner
             .store
             .prekey_count(&me.account, me.device)
@@ -93,7 +93,7 @@ async fn publish(inner: &Inner, me: &Bound, el: Element) -> Result<Option<Elemen
     Ok(Some(Count(Some(stock(count))).into()))
 }
 
-async fn fetch(inner: &Inner, me: &Bound, el: Element) -> Result<Option<Element>, StanzaError> {
+async fn fetch(inner: &Inner, el: Element) -> Result<Option<Element>, StanzaError> {
     let f = Fetch::try_from(el)
         .map_err(|e| StanzaError::new(StanzaCondition::BadRequest).with_text(e.to_string()))?;
     let unknown = || {
@@ -110,16 +110,6 @@ async fn fetch(inner: &Inner, me: &Bound, el: Element) -> Result<Option<Element>
         .await
         .map_err(store_failed)?
         .is_none()
-    {
-        return Err(unknown());
-    }
-    // Across the third-party boundary, bundles only with the target's consent (opt-in, no
-    // block); a refusal is indistinguishable from an unknown account.
-    if !inner
-        .policy
-        .may_fetch_keys(inner.store.as_ref(), &me.jid, &f.jid, &account)
-        .await
-        .map_err(store_failed)?
     {
         return Err(unknown());
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portico_stanza::Jid;
-use portico_stanza::stanza::policy::{InteropSettings, ThirdPartyMode, block_matches};
+use portico_stanza::stanza::policy::{InteropSettings, ThirdPartyMode};
 
 use super::decide::{Contacts, DAY_MS, Decision, Facts, Limiter, Parties};
 use super::{Origin, PolicyConfig};
@@ -146,38 +146,6 @@ impl Policy {
         if let Ok(mut c) = self.settings.lock() {
             c.remove(account);
         }
-    }
-
-    /// Whether `requester` may fetch the key bundles of `target` (account `target_account`):
-    /// always within one network; across the boundary only when the target accepts the
-    /// requester's network and has not blocked the requester, the same consent a message
-    /// needs. A refusal must look like an unknown account, so that the key directory reveals
-    /// neither existence nor devices, nor lets anyone drain one-time prekeys, without consent.
-    pub async fn may_fetch_keys(
-        &self,
-        store: &dyn Store,
-        requester: &Jid,
-        target: &Jid,
-        target_account: &str,
-    ) -> Result<bool, StoreError> {
-        let requester_origin = self.origin(requester);
-        let target_origin = self.origin(target);
-        if requester_origin.network() == target_origin.network() {
-            return Ok(true);
-        }
-        let blocks = self.blocklist(store, target_account).await?;
-        let requester_bare = requester.to_bare();
-        if blocks
-            .iter()
-            .any(|b| block_matches(b, requester) || block_matches(b, &requester_bare))
-        {
-            return Ok(false);
-        }
-        let settings = self.settings(store, target_account).await?;
-        Ok(match requester_origin.network() {
-            Some(provider) => settings.allows(provider),
-            None => settings.mode != ThirdPartyMode::Off,
-        })
     }
 
     /// Decides on one message, takes its tokens, and records a new contact when it is one.

@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::provider::{Provider, start_provider};
 use common::xmpp::{Client, ClientError, Login, Mech, e2ee_message, expect, stream_error};
 use common::{Hub, portico, tls_connect};
 use portico_hub::interop::wire::api::{EnlistResponse, Problem};
@@ -20,23 +19,6 @@ use portico_hub::interop::wire::keys::{b64url_encode, encode_public_key};
 use portico_hub::interop::wire::login::compose_password;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The reference provider as a child process.
-struct ProviderProc {
-    child: Child,
-    data: PathBuf,
-    addr: SocketAddr,
-    url: String,
-    public_key: String,
-    cert: PathBuf,
-}
-
-impl Drop for ProviderProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn run(args: &[&str]) -> (bool, String) {
     let out = portico()
@@ -47,56 +29,6 @@ fn run(args: &[&str]) -> (bool, String) {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
-}
-
-fn start_provider(data: &Path, hub_key: &str) -> ProviderProc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
-        .args([
-            "provider",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--hub-key",
-            hub_key,
-        ])
-        .arg("--data")
-        .arg(data)
-        .env("PORTICO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn portico provider serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = loop {
-        match lines.next() {
-            Some(Ok(l)) if l.starts_with("portico provider ready") => break l,
-            Some(Ok(_)) => continue,
-            _ => panic!("the provider exited before it was ready"),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let field = |name: &str| -> String {
-        ready
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in {ready:?}"))
-            .to_owned()
-    };
-    let url = field("url");
-    let addr = url
-        .trim_start_matches("https://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap_or_else(|_| panic!("url {url} is not https://ip:port"));
-    ProviderProc {
-        child,
-        data: data.to_owned(),
-        addr,
-        public_key: field("public_key"),
-        cert: PathBuf::from(field("cert")),
-        url,
-    }
 }
 
 /// `POST path` over HTTPS with a JSON body; returns (status, content type, body).
@@ -140,7 +72,7 @@ async fn post(
 struct World {
     _dir: tempfile::TempDir,
     hub: Hub,
-    provider: ProviderProc,
+    provider: Provider,
 }
 
 impl World {

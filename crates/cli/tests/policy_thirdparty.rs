@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
+use common::provider::{Provider, start_provider};
 use common::xmpp::{Client, Login, Mech, ack_of, e2ee_message, e2ee_of, expect, login};
 use common::{Hub, admin, portico, tls_connect};
 use portico_hub::interop::wire::api::EnlistResponse;
@@ -28,22 +27,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const T: Duration = Duration::from_secs(10);
 const PW: &str = "password-of-policy-tests";
 
-struct Provider {
-    child: Child,
-    addr: SocketAddr,
-    data: PathBuf,
-    url: String,
-    cert: PathBuf,
-    public_key: String,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn run(args: &[&str]) -> String {
     let out = portico()
         .args(args)
@@ -54,54 +37,6 @@ fn run(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "portico {args:?}: {text}");
     text
-}
-
-fn start_provider(data: &Path, hub_key: &str) -> Provider {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
-        .args([
-            "provider",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--hub-key",
-            hub_key,
-        ])
-        .arg("--data")
-        .arg(data)
-        .env("PORTICO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn portico provider serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let ready = loop {
-        match lines.next() {
-            Some(Ok(l)) if l.starts_with("portico provider ready") => break l,
-            Some(Ok(_)) => continue,
-            _ => panic!("the provider exited before it was ready"),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let field = |name: &str| -> String {
-        ready
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in {ready:?}"))
-            .to_owned()
-    };
-    let url = field("url");
-    Provider {
-        child,
-        addr: url
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .parse()
-            .expect("https://ip:port"),
-        data: data.to_owned(),
-        cert: PathBuf::from(field("cert")),
-        public_key: field("public_key"),
-        url,
-    }
 }
 
 async fn post(

@@ -194,6 +194,7 @@ pub async fn https_get(addr: SocketAddr, cert: &Path, path: &str) -> (u16, Strin
     (status, content_type, body.to_owned())
 }
 
+pub mod provider;
 pub mod xmpp;
 #[path = "../../src/xmpp_client.rs"]
 pub mod xmpp_client;

@@ -2,7 +2,8 @@
 //! three devices, and a short narrated story that checks every step — first message and
 //! its ticks, a reply, a second device, a device offline and back, safety numbers — then a
 //! third-party chapter ([`thirdparty`]): a provider joins, its user enlists, opt-in, a
-//! message each way, a push while offline.
+//! message each way, a push while offline, and a photo each way across the provider boundary
+//! with its bytes checked ([`media`]).
 //!
 //! Exits 0 only if every step held; otherwise the error names the step that failed.
 
@@ -14,6 +15,7 @@ use portico_client::{Client, ClientError, Config, Event, Trust};
 use portico_content::Body;
 use portico_stanza::Jid;
 
+mod media;
 mod thirdparty;
 
 /// How long any one step may take.
@@ -489,6 +491,8 @@ async fn start_hub(dir: &Path) -> Result<DemoHub, Box<dyn std::error::Error + Se
         ("PORTICO_C2S_TLS_ADDR", "127.0.0.1:0"),
         ("PORTICO_HTTP_ADDR", "127.0.0.1:0"),
         ("PORTICO_DOMAIN", "localhost"),
+        // Birdy's media origin is on loopback here; a real hub keeps refusing private addresses.
+        ("PORTICO_MEDIA_PROXY_ALLOW_PRIVATE_ADDRESSES", "true"),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
     let config = portico_hub::config::Config::load(None, env, Some(&data))?;

@@ -2,7 +2,7 @@
 //! onboarded; its user carol signs in through Birdy (identity assertion, enlistment, `pit1:`
 //! login); a message to alice is refused until alice opts in; then a message each way, with
 //! the hub's stamp showing carol's visible id; and a push without content while carol's app
-//! is offline.
+//! is offline; then a photo each way ([`super::media`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -246,11 +246,23 @@ pub(super) async fn chapter(
             push.device_id, push.visible_id, push.pending
         ),
     );
-    let (mut carol, _) = thirdparty::open(carol_config, &carol_db)
+    let (mut carol, _) = thirdparty::open(carol_config.clone(), &carol_db)
         .await
         .map_err(|e| step.check(e.to_string()))?;
     say("carol@birdy", "back online");
     step.expect_text(&mut carol, "carol@birdy", queued).await?;
+
+    let session = thirdparty::provider_login(&carol_config)
+        .await
+        .map_err(|e| step.check(e.to_string()))?;
+    let parties = super::media::Parties {
+        alice,
+        carol: &mut carol,
+        carol_jid: &carol_jid,
+        birdy: &birdy,
+        carol_session: session.session_token.expose(),
+    };
+    let media = super::media::steps(step, dir, parties).await;
     carol.close().await;
-    Ok(())
+    media
 }

@@ -5,10 +5,9 @@
 //! when [`Decryptor::finish`] succeeds, so a caller writes to a temporary file and keeps it
 //! only then.
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::aead::generic_array::GenericArray;
 use sha2::{Digest, Sha256};
+
+use crate::cipher::{ChunkCipher, hash_pair};
 
 use crate::error::{DecryptError, HeaderError};
 use crate::format::{FileKey, HEADER_LEN, Header, TAG_LEN, ciphertext_len};
@@ -45,7 +44,7 @@ enum State {
 
 /// Decrypts one encrypted attachment stream.
 pub struct Decryptor {
-    cipher: Aes256Gcm,
+    cipher: ChunkCipher,
     header: Option<Header>,
     header_bytes: Vec<u8>,
     expected_chunk_size: Option<u32>,
@@ -112,7 +111,8 @@ impl Decryptor {
         if matches!(self.state, State::Failed) {
             return Err(DecryptError::Finished);
         }
-        self.ciphertext_hash.update(input);
+        // The ciphertext digest is fed frame by frame as each verifies (with the header
+        // first), so it covers the whole stream exactly when the stream is accepted.
         self.ciphertext_len += input.len() as u64;
         let header = match self.header {
             Some(h) => h,
@@ -134,6 +134,7 @@ impl Decryptor {
                         .into());
                     }
                 }
+                self.ciphertext_hash.update(&self.header_bytes);
                 self.header = Some(h);
                 self.pending.reserve(h.chunk_size as usize + TAG_LEN);
                 h
@@ -251,19 +252,21 @@ impl Decryptor {
             return Err(DecryptError::TooManyChunks);
         }
         let start = out.len();
-        out.extend_from_slice(&chunk[..chunk.len() - TAG_LEN]);
-        let tag = GenericArray::from_slice(&chunk[chunk.len() - TAG_LEN..]);
+        let (body, tag) = chunk.split_at(chunk.len() - TAG_LEN);
+        out.extend_from_slice(body);
         let nonce = header.nonce(position, last);
-        let opened = self.cipher.decrypt_in_place_detached(
-            GenericArray::from_slice(&nonce),
-            &self.header_bytes,
-            &mut out[start..],
-            tag,
-        );
-        if opened.is_ok() {
-            if let Some(h) = self.plaintext_hash.as_mut() {
-                h.update(&out[start..]);
-            }
+        if self
+            .cipher
+            .open(nonce, &self.header_bytes, &mut out[start..], tag)
+        {
+            // Both digests now, while the chunk is in cache, in one interleaved pass.
+            hash_pair(
+                self.plaintext_hash.as_mut(),
+                &out[start..],
+                &mut self.ciphertext_hash,
+                body,
+            );
+            self.ciphertext_hash.update(tag);
             self.plaintext_len += (out.len() - start) as u64;
             self.position = position.wrapping_add(1);
             return Ok(());
@@ -348,16 +351,13 @@ impl Decryptor {
         if chunk.len() < TAG_LEN {
             return false;
         }
-        let mut scratch = chunk[..chunk.len() - TAG_LEN].to_vec();
-        let tag = GenericArray::from_slice(&chunk[chunk.len() - TAG_LEN..]);
-        let nonce = header.nonce(index, last);
-        self.cipher
-            .decrypt_in_place_detached(
-                GenericArray::from_slice(&nonce),
-                &self.header_bytes,
-                &mut scratch,
-                tag,
-            )
-            .is_ok()
+        let (body, tag) = chunk.split_at(chunk.len() - TAG_LEN);
+        let mut scratch = body.to_vec();
+        self.cipher.open(
+            header.nonce(index, last),
+            &self.header_bytes,
+            &mut scratch,
+            tag,
+        )
     }
 }

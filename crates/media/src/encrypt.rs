@@ -1,9 +1,8 @@
 //! The sans-IO encryptor: plaintext slices in, header and sealed chunks out.
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::aead::generic_array::GenericArray;
 use sha2::{Digest, Sha256};
+
+use crate::cipher::{ChunkCipher, hash_pair};
 
 use crate::error::EncryptError;
 use crate::format::{FileKey, HEADER_LEN, Header, NONCE_PREFIX_LEN, check_chunk_size};
@@ -24,7 +23,7 @@ pub struct Encrypted {
 /// Encrypts one file, chunk by chunk. Feed it with [`Encryptor::update`], end with
 /// [`Encryptor::finish`]; the output is the exact byte stream to upload.
 pub struct Encryptor {
-    cipher: Aes256Gcm,
+    cipher: ChunkCipher,
     header: Header,
     header_bytes: [u8; HEADER_LEN],
     header_emitted: bool,
@@ -145,22 +144,21 @@ impl Encryptor {
         if self.counter == u32::MAX && !last {
             return Err(EncryptError::TooManyChunks);
         }
-        if let Some(h) = self.plaintext_hash.as_mut() {
-            h.update(chunk);
-        }
         let start = out.len();
         out.extend_from_slice(chunk);
         let nonce = self.header.nonce(self.counter, last);
         let tag = self
             .cipher
-            .encrypt_in_place_detached(
-                GenericArray::from_slice(&nonce),
-                &self.header_bytes,
-                &mut out[start..],
-            )
-            .expect("a chunk of at most 1 MiB is far below AES-GCM's 64 GiB message limit");
+            .seal(nonce, &self.header_bytes, &mut out[start..]);
+        // Both digests now, while the chunk is in cache, in one interleaved pass.
+        hash_pair(
+            self.plaintext_hash.as_mut(),
+            chunk,
+            &mut self.ciphertext_hash,
+            &out[start..],
+        );
+        self.ciphertext_hash.update(tag);
         out.extend_from_slice(&tag);
-        self.ciphertext_hash.update(&out[start..]);
         self.plaintext_len += chunk.len() as u64;
         self.ciphertext_len += (out.len() - start) as u64;
         self.counter = self.counter.wrapping_add(1);

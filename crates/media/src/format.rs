@@ -1,7 +1,5 @@
 //! The format's constants, the header, the file key and the per-chunk nonce (see `FORMAT.md`).
 
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::{Aes256Gcm, KeyInit};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::HeaderError;
@@ -52,8 +50,8 @@ impl FileKey {
         &self.0
     }
 
-    pub(crate) fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(GenericArray::from_slice(&self.0))
+    pub(crate) fn cipher(&self) -> crate::cipher::ChunkCipher {
+        crate::cipher::ChunkCipher::new(self)
     }
 }
 

@@ -10,6 +10,7 @@
 //! reference provider.
 
 pub mod blob;
+mod cipher;
 mod decrypt;
 mod encrypt;
 mod error;

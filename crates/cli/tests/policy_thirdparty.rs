@@ -16,6 +16,7 @@ use common::{Hub, admin, portico, tls_connect};
 use portico_hub::interop::wire::api::EnlistResponse;
 use portico_hub::interop::wire::keys::b64url_encode;
 use portico_hub::interop::wire::login::compose_password;
+use portico_stanza::stanza::keys::{Bundles, Fetch, PreKey, Publish, SignedPreKey};
 use portico_stanza::stanza::policy::{
     Blocking, Discover, InteropSettings, Party, RateLimit, Refusal, ThirdPartyMode,
 };
@@ -403,4 +404,133 @@ async fn provider_and_pair_buckets_refuse_by_name_and_discovery_needs_consent() 
         }
         other => panic!("expected bob's JID, got {other:?}"),
     }
+}
+
+fn publish(identity: [u8; 33]) -> Iq {
+    let signed = |id| SignedPreKey {
+        id,
+        public: vec![1; 33],
+        signature: vec![2; 64],
+    };
+    let el = Publish {
+        registration_id: Some(7),
+        identity: Some(identity.to_vec()),
+        signed_prekey: Some(signed(1)),
+        last_resort_kyber: Some(signed(9000)),
+        prekeys: vec![PreKey {
+            id: 1,
+            public: vec![3; 33],
+        }],
+        kyber_prekeys: Vec::new(),
+    };
+    Iq::set("publish", el.into())
+}
+
+async fn fetch_keys(c: &mut Client, jid: &str) -> Result<Bundles, StanzaError> {
+    let fetch = Fetch {
+        jid: Jid::parse(jid).expect("jid"),
+        devices: Vec::new(),
+    };
+    let answer = c
+        .iq(Iq::get("fetch", fetch.into()), T)
+        .await
+        .expect("answer");
+    match answer.kind {
+        IqKind::Result(Some(b)) => Ok(Bundles::try_from(b).expect("bundles")),
+        IqKind::Error { error, .. } => Err(error),
+        other => panic!("fetch answer {other:?}"),
+    }
+}
+
+async fn device_list(c: &mut Client, jid: &str) -> StanzaError {
+    let get = Element::new("devices", ns::PORTICO_KEYS).with_attr("jid", jid);
+    let answer = c.iq(Iq::get("devices", get), T).await.expect("answer");
+    match answer.kind {
+        IqKind::Error { error, .. } => error,
+        other => panic!("device list answer {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_directory_asks_the_same_consent_as_a_message() {
+    let w = World::start(&["alice"], &[]);
+    let mut alice = w.first_party("alice").await;
+    let answer = alice.iq(publish([5; 33]), T).await.expect("answer");
+    assert!(matches!(answer.kind, IqKind::Result(_)), "{answer:?}");
+    let (mut bob, bob_e) = w.third_party("bob", 11).await;
+
+    // Alice has not opted in: her keys and device list are refused exactly like a message
+    // to her, and exactly like an account that does not exist.
+    let refused = fetch_keys(&mut bob, "alice@localhost")
+        .await
+        .expect_err("alice has not opted in");
+    assert_eq!(refused.condition, StanzaCondition::Forbidden);
+    assert_eq!(refusal(&refused), recipient_refused());
+    let message = send(&mut bob, "alice@localhost", "m0")
+        .await
+        .expect_err("message refused too");
+    let nobody = fetch_keys(&mut bob, "nobody@localhost")
+        .await
+        .expect_err("no such account");
+    for other in [
+        &message,
+        &nobody,
+        &device_list(&mut bob, "alice@localhost").await,
+    ] {
+        assert_eq!(
+            (&other.condition, &other.text, refusal(other)),
+            (&refused.condition, &refused.text, refusal(&refused))
+        );
+    }
+
+    // Once she opts in, bob gets her bundle with its one-time prekey.
+    opt_in(&mut alice, false).await;
+    let bundles = fetch_keys(&mut bob, "alice@localhost")
+        .await
+        .expect("opted in");
+    assert_eq!(bundles.bundles.len(), 1);
+    assert_eq!(bundles.bundles[0].prekey.as_ref().map(|k| k.id), Some(1));
+
+    // A block looks like an opt-out again.
+    let block = Blocking::Block(vec![Jid::parse(&bob_e.jid).expect("jid")]);
+    let answer = alice
+        .iq(Iq::set("b", block.into()), T)
+        .await
+        .expect("answer");
+    assert!(matches!(answer.kind, IqKind::Result(None)), "{answer:?}");
+    let blocked = fetch_keys(&mut bob, "alice@localhost")
+        .await
+        .expect_err("blocked");
+    assert_eq!(refusal(&blocked), recipient_refused());
+
+    // Alice, having blocked bob, is told so when she asks for his keys.
+    let own_block = fetch_keys(&mut alice, &bob_e.jid)
+        .await
+        .expect_err("alice blocked bob");
+    assert_eq!(refusal(&own_block), Some(Refusal::Blocked));
+    // Within the hub's own network an unknown account is plainly not found.
+    let unknown = fetch_keys(&mut alice, "nobody@localhost")
+        .await
+        .expect_err("unknown");
+    assert_eq!(unknown.condition, StanzaCondition::ItemNotFound);
+
+    // Bob's device enlisted with identity key [11; 33] (first byte 5): it may publish that
+    // key, never another.
+    let mut enlisted = [11; 33];
+    enlisted[0] = 5;
+    let answer = bob.iq(publish(enlisted), T).await.expect("answer");
+    assert!(matches!(answer.kind, IqKind::Result(_)), "{answer:?}");
+    let answer = bob.iq(publish([6; 33]), T).await.expect("answer");
+    let IqKind::Error { error, .. } = answer.kind else {
+        panic!("another identity key was accepted: {answer:?}")
+    };
+    assert_eq!(error.condition, StanzaCondition::NotAcceptable);
+    assert!(
+        error
+            .text
+            .as_deref()
+            .unwrap_or_default()
+            .contains("enlist again"),
+        "{error:?}"
+    );
 }

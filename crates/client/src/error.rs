@@ -106,6 +106,16 @@ pub enum ClientError {
         /// The hub's text.
         reason: String,
     },
+    /// The hub's policy refused to hand out a contact's keys: the same refusal a message to
+    /// them gets (the contact does not accept chats from your network, or you have not
+    /// enabled chats with theirs, or you blocked them). `reason` is the hub's explanation.
+    #[error("{reason}")]
+    PolicyRefused {
+        /// The hub's condition and text, as [`crate::Event::SendFailed`] reports a refused message.
+        reason: String,
+        /// The refusal, for apps that show it their own way.
+        refusal: portico_stanza::stanza::policy::Refusal,
+    },
     /// The client's background task has stopped.
     #[error("the client has stopped; open it again")]
     Stopped,

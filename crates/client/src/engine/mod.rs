@@ -279,6 +279,15 @@ impl Engine {
                 self.attempts.remove(id);
                 self.store.outbox_acked(id)?;
                 self.store.set_failed(id)?;
+                if let ClientError::PolicyRefused { reason, .. } = e {
+                    // Refused before it left, for the reason the hub would have refused the
+                    // message itself: reported the same way, as a failed send.
+                    self.emit(Event::SendFailed {
+                        id: id.to_owned(),
+                        reason,
+                    });
+                    return Ok(());
+                }
                 Err(e)
             }
             Ok(()) => Ok(()),
@@ -385,6 +394,11 @@ impl Engine {
     /// An IQ whose answer must be a result; returns its payload.
     async fn iq_ok(&mut self, iq: Iq, what: &'static str) -> Result<Option<Element>> {
         let reply = self.iq(iq, what).await?;
+        Self::iq_payload(reply, what)
+    }
+
+    /// The payload of an IQ answer that must be a result.
+    fn iq_payload(reply: Iq, what: &'static str) -> Result<Option<Element>> {
         match reply.kind {
             IqKind::Result(p) => Ok(p),
             IqKind::Error { error, .. } => Err(ClientError::Protocol {

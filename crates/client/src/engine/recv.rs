@@ -322,7 +322,7 @@ impl Engine {
     }
 }
 
-fn describe(e: &StanzaError) -> String {
+pub(super) fn describe(e: &StanzaError) -> String {
     match &e.text {
         Some(t) => format!("{}: {t}", e.condition.as_str()),
         None => e.condition.as_str().to_owned(),

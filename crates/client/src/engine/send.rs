@@ -10,7 +10,8 @@ use portico_signal::{CiphertextMessageType, ProtocolAddress, SessionStore, messa
 use portico_stanza::Jid;
 use portico_stanza::stanza::keys::{Bundles, Count, Fetch};
 use portico_stanza::stanza::{
-    Ciphertext, CiphertextKind, DeviceCiphertext, DeviceMismatch, E2ee, Iq, Message, MessageType,
+    Ciphertext, CiphertextKind, DeviceCiphertext, DeviceMismatch, E2ee, Iq, IqKind, Message,
+    MessageType,
 };
 
 use super::Engine;
@@ -147,10 +148,17 @@ impl Engine {
             jid: Self::jid(jid)?,
             devices: devices.to_vec(),
         };
-        let payload = self
-            .iq_ok(Iq::get("", fetch.into()), "a key fetch")
-            .await?
-            .ok_or_else(|| ClientError::Protocol {
+        let reply = self.iq(Iq::get("", fetch.into()), "a key fetch").await?;
+        if let IqKind::Error { error, .. } = &reply.kind {
+            if let Some(refusal) = crate::policy::refusal_of(error) {
+                return Err(ClientError::PolicyRefused {
+                    reason: super::recv::describe(error),
+                    refusal,
+                });
+            }
+        }
+        let payload =
+            Self::iq_payload(reply, "a key fetch")?.ok_or_else(|| ClientError::Protocol {
                 what: "a key fetch",
                 detail: "an empty answer".into(),
             })?;

@@ -45,7 +45,7 @@ fn store_failed(e: StoreError) -> StanzaError {
 pub async fn handle(inner: &Inner, me: &Bound, iq: &Iq) -> Iq {
     let result = match &iq.kind {
         IqKind::Set(p) if p.name() == "publish" => publish(inner, me, p.clone()).await,
-        IqKind::Get(p) if p.name() == "fetch" => fetch(inner, p.clone()).await,
+        IqKind::Get(p) if p.name() == "fetch" => fetch(inner, me, p.clone()).await,
         IqKind::Get(p) if p.name() == "count" => inner
             .store
             .prekey_count(&me.account, me.device)
@@ -53,7 +53,7 @@ pub async fn handle(inner: &Inner, me: &Bound, iq: &Iq) -> Iq {
             .map(|c| Some(Count(Some(stock(c))).into()))
             .map_err(store_failed),
         IqKind::Set(p) if p.name() == "devices" => set_device_list(inner, me, p.clone()).await,
-        IqKind::Get(p) if p.name() == "devices" => get_device_list(inner, p).await,
+        IqKind::Get(p) if p.name() == "devices" => get_device_list(inner, me, p).await,
         _ => Err(StanzaError::new(StanzaCondition::FeatureNotImplemented)
             .with_text("urn:portico:keys:1 knows publish, fetch, count and devices")),
     };
@@ -63,6 +63,36 @@ pub async fn handle(inner: &Inner, me: &Bound, iq: &Iq) -> Iq {
     }
 }
 
+/// A third-party device enlisted with one identity key (bound by its provider's assertion);
+/// it may not publish another, which would let it, or whoever holds its credential, swap the
+/// key that the provider vouched for. Enlisting again with the new key is the way to change it.
+async fn check_enlisted_identity(
+    inner: &Inner,
+    me: &Bound,
+    identity: &[u8],
+) -> Result<(), StanzaError> {
+    // Only third-party accounts (named by their whole internal JID) enlist.
+    if !me.account.contains('@') {
+        return Ok(());
+    }
+    let enlisted = inner
+        .store
+        .third_party_devices(&me.account)
+        .await
+        .map_err(store_failed)?;
+    let Some((_, device)) = enlisted.iter().find(|(d, _)| *d == me.device) else {
+        return Ok(());
+    };
+    if device.identity_key.as_slice() == identity {
+        return Ok(());
+    }
+    inner.metrics.reject("identity-not-enlisted");
+    Err(StanzaError::new(StanzaCondition::NotAcceptable).with_text(
+        "this device enlisted with another identity key; its provider vouched only for that \
+         one: enlist again with an assertion for the new key",
+    ))
+}
+
 async fn publish(inner: &Inner, me: &Bound, el: Element) -> Result<Option<Element>, StanzaError> {
     let max = inner.config.limits.max_prekeys_per_upload as usize;
     let p = Publish::from_element_with_limit(el, max).map_err(|e| {
@@ -70,6 +100,9 @@ async fn publish(inner: &Inner, me: &Bound, el: Element) -> Result<Option<Elemen
         StanzaError::new(StanzaCondition::NotAcceptable)
             .with_text(format!("{e} (limits.max_prekeys_per_upload is {max})"))
     })?;
+    if let Some(identity) = &p.identity {
+        check_enlisted_identity(inner, me, identity).await?;
+    }
     let upload = KeyUpload {
         registration_id: p.registration_id,
         identity_key: p.identity,
@@ -93,26 +126,51 @@ async fn publish(inner: &Inner, me: &Bound, el: Element) -> Result<Option<Elemen
     Ok(Some(Count(Some(stock(count))).into()))
 }
 
-async fn fetch(inner: &Inner, el: Element) -> Result<Option<Element>, StanzaError> {
+/// The account behind `jid` if the requester may see its keys: `item-not-found` for an
+/// unknown account within the requester's network; across the third-party boundary, the
+/// policy's refusal for an account without consent and for one that does not exist alike
+/// ([`crate::policy::Policy::key_fetch_refusal`]).
+async fn consenting_account(inner: &Inner, me: &Bound, jid: &Jid) -> Result<String, StanzaError> {
+    let account = crate::interop::account_of(jid, &inner.config.domain);
+    let exists = match &account {
+        Some(a) => inner
+            .store
+            .credentials(a)
+            .await
+            .map_err(store_failed)?
+            .is_some(),
+        None => false,
+    };
+    let target = jid.to_bare();
+    let refusal = inner
+        .policy
+        .key_fetch_refusal(
+            inner.store.as_ref(),
+            &me.account,
+            &me.jid,
+            &target,
+            account.as_deref().filter(|_| exists),
+        )
+        .await
+        .map_err(store_failed)?;
+    if let Some(r) = refusal {
+        inner.metrics.reject("keys-not-opted-in");
+        return Err(r.into_stanza_error());
+    }
+    match account {
+        Some(a) if exists => Ok(a),
+        _ => {
+            inner.metrics.reject("unknown-jid");
+            Err(StanzaError::new(StanzaCondition::ItemNotFound)
+                .with_text(format!("no account {target} on this hub")))
+        }
+    }
+}
+
+async fn fetch(inner: &Inner, me: &Bound, el: Element) -> Result<Option<Element>, StanzaError> {
     let f = Fetch::try_from(el)
         .map_err(|e| StanzaError::new(StanzaCondition::BadRequest).with_text(e.to_string()))?;
-    let unknown = || {
-        inner.metrics.reject("unknown-jid");
-        StanzaError::new(StanzaCondition::ItemNotFound)
-            .with_text(format!("no account {} on this hub", f.jid.to_bare()))
-    };
-    let Some(account) = crate::interop::account_of(&f.jid, &inner.config.domain) else {
-        return Err(unknown());
-    };
-    if inner
-        .store
-        .credentials(&account)
-        .await
-        .map_err(store_failed)?
-        .is_none()
-    {
-        return Err(unknown());
-    }
+    let account = consenting_account(inner, me, &f.jid).await?;
     let registered = inner.store.devices(&account).await.map_err(store_failed)?;
     let wanted: Vec<DeviceId> = if f.devices.is_empty() {
         registered
@@ -225,7 +283,11 @@ async fn set_device_list(
     Ok(None)
 }
 
-async fn get_device_list(inner: &Inner, el: &Element) -> Result<Option<Element>, StanzaError> {
+async fn get_device_list(
+    inner: &Inner,
+    me: &Bound,
+    el: &Element,
+) -> Result<Option<Element>, StanzaError> {
     let not_found = || {
         StanzaError::new(StanzaCondition::ItemNotFound)
             .with_text("no device list published for this account")
@@ -233,8 +295,11 @@ async fn get_device_list(inner: &Inner, el: &Element) -> Result<Option<Element>,
     let jid = el
         .attr("jid")
         .and_then(|j| Jid::parse(j).ok())
-        .ok_or_else(not_found)?;
-    let account = crate::interop::account_of(&jid, &inner.config.domain).ok_or_else(not_found)?;
+        .ok_or_else(|| {
+            StanzaError::new(StanzaCondition::BadRequest)
+                .with_text("<devices/> needs a jid attribute with the account's bare JID")
+        })?;
+    let account = consenting_account(inner, me, &jid).await?;
     let bytes = inner
         .store
         .device_list(&account)

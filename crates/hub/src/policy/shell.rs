@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portico_stanza::Jid;
-use portico_stanza::stanza::policy::{InteropSettings, ThirdPartyMode};
+use portico_stanza::stanza::policy::{InteropSettings, Party, Refusal, ThirdPartyMode};
 
-use super::decide::{Contacts, DAY_MS, Decision, Facts, Limiter, Parties};
+use super::decide::{Contacts, DAY_MS, Decision, Facts, Limiter, Parties, Reason};
 use super::{Origin, PolicyConfig};
 use crate::store::{Store, StoreError};
 
@@ -146,6 +146,69 @@ impl Policy {
         if let Ok(mut c) = self.settings.lock() {
             c.remove(account);
         }
+    }
+
+    /// Why `requester` may not fetch the key bundles or device list of `target` (whose
+    /// account is `target_account`, `None` when there is no such account), or `None` when it
+    /// may. Within one network nothing is refused here. Across the third-party boundary the
+    /// key directory asks for the same consent a message needs (opt-in on both sides, no
+    /// block) and refuses with the same [`Refusal`], so that without consent it reveals
+    /// neither an account's existence nor its devices, and nobody drains the one-time prekeys
+    /// of a user who never agreed to hear from them. Takes no rate-limit token.
+    pub async fn key_fetch_refusal(
+        &self,
+        store: &dyn Store,
+        requester_account: &str,
+        requester: &Jid,
+        target: &Jid,
+        target_account: Option<&str>,
+    ) -> Result<Option<Refusal>, StoreError> {
+        let requester_origin = self.origin(requester);
+        let target_origin = self.origin(target);
+        if requester_origin.network() == target_origin.network() {
+            return Ok(None);
+        }
+        let recipient_refuses = Refusal::NotOptedIn {
+            party: Party::Recipient,
+            provider: requester_origin.network().map(Into::into),
+        };
+        let requester_settings = self.settings(store, requester_account).await?;
+        let requester_blocks = self.blocklist(store, requester_account).await?;
+        let (target_settings, target_blocks) = match target_account {
+            Some(account) => (
+                self.settings(store, account).await?,
+                self.blocklist(store, account).await?,
+            ),
+            // No such account: it has not opted in either (checked after the requester's
+            // own settings, so the answer is the one an existing account would give).
+            None => (Arc::new(InteropSettings::default()), Arc::new(Vec::new())),
+        };
+        let parties = Parties {
+            sender: requester,
+            sender_origin: &requester_origin,
+            recipient: target,
+            recipient_origin: &target_origin,
+            address: None,
+        };
+        let facts = Facts {
+            sender_settings: &requester_settings,
+            recipient_settings: &target_settings,
+            sender_blocks: &requester_blocks,
+            recipient_blocks: &target_blocks,
+            contacts: Contacts {
+                known: true,
+                ..Contacts::default()
+            },
+        };
+        Ok(
+            match super::decide::check(&self.config, &parties, &facts, 0) {
+                Decision::Allow { .. } if target_account.is_none() => Some(recipient_refuses),
+                Decision::Allow { .. } => None,
+                Decision::Refuse(Reason::Refused(r)) => Some(r),
+                // Only given within one network, which returned above.
+                Decision::Refuse(Reason::RecipientBlocked) => Some(recipient_refuses),
+            },
+        )
     }
 
     /// Decides on one message, takes its tokens, and records a new contact when it is one.

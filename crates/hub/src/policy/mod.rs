@@ -12,8 +12,9 @@
 //!   someone who has not opted in is refused with `forbidden` + `<not-opted-in
 //!   party='recipient'/>`. An account that does not exist has not opted in either, and a
 //!   recipient who blocked a sender from another network answers the same way, so a
-//!   third-party sender learns nothing about existence or blocks from a refusal (the key
-//!   directory is outside this module; see the hub README).
+//!   third-party sender learns nothing about existence or blocks from a refusal. The key
+//!   directory asks the same consent and gives the same refusal
+//!   ([`Policy::key_fetch_refusal`]), so bundles and device lists reveal nothing either.
 //! - Between users of the same network, a recipient's block gives XEP-0191's plain
 //!   `service-unavailable`; a sender who blocked the recipient gets XEP-0191's
 //!   `not-acceptable` + `<blocked xmlns='urn:xmpp:blocking:errors'/>`.

@@ -113,7 +113,9 @@ pub enum ProviderCommand {
         /// PEM file with the certificate (or CA) the hub trusts for the provider's TLS.
         #[arg(long)]
         ca_file: Option<std::path::PathBuf>,
-        /// A named limit, NAME=VALUE (e.g. messages_per_minute=600); repeatable.
+        /// A limit on messages from all this provider's users together, NAME=VALUE:
+        /// messages_per_minute (refill) and messages_burst; unset, the [policy] provider rate
+        /// applies. Repeatable.
         #[arg(long = "limit", value_name = "NAME=VALUE")]
         limits: Vec<String>,
         #[command(flatten)]
@@ -163,6 +165,13 @@ fn parse_limit(text: &str) -> anyhow::Result<(String, u64)> {
         .trim()
         .parse()
         .with_context(|| format!("--limit {text:?}: the value must be a whole number"))?;
+    let known = portico_hub::policy::bucket::PROVIDER_LIMITS;
+    anyhow::ensure!(
+        known.contains(&name.trim()),
+        "--limit {text:?}: unknown limit {:?}; the hub knows {}",
+        name.trim(),
+        known.join(", ")
+    );
     Ok((name.trim().to_owned(), value))
 }
 

@@ -73,6 +73,11 @@ struct World {
 
 impl World {
     fn start(first_party: &[&str], env: &[(&str, &str)]) -> World {
+        World::start_with_limits(first_party, env, &[])
+    }
+
+    /// Like [`World::start`], registering the provider with `--limit` for each of `limits`.
+    fn start_with_limits(first_party: &[&str], env: &[(&str, &str)], limits: &[&str]) -> World {
         let dir = tempfile::tempdir().expect("tempdir");
         let hub_data = dir.path().join("hub");
         let data = hub_data.to_string_lossy().into_owned();
@@ -80,7 +85,8 @@ impl World {
             .trim()
             .to_owned();
         let provider = start_provider(&dir.path().join("provider"), &hub_key);
-        run(&[
+        let ca_file = provider.cert.to_string_lossy().into_owned();
+        let mut add = vec![
             "admin",
             "provider",
             "add",
@@ -94,10 +100,14 @@ impl World {
             "--media-origin",
             &provider.url,
             "--ca-file",
-            &provider.cert.to_string_lossy(),
+            &ca_file,
             "--data",
             &data,
-        ]);
+        ];
+        for limit in limits {
+            add.extend(["--limit", limit]);
+        }
+        run(&add);
         for user in first_party {
             let (ok, out) = admin(&hub_data, &["add", user, "--password", PW]);
             assert!(ok, "{out}");
@@ -532,5 +542,57 @@ async fn the_key_directory_asks_the_same_consent_as_a_message() {
             .unwrap_or_default()
             .contains("enlist again"),
         "{error:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_registered_with_its_own_limit_gets_that_limit() {
+    let w = World::start_with_limits(
+        &["alice"],
+        &[],
+        &["messages_per_minute=1", "messages_burst=2"],
+    );
+    let mut alice = w.first_party("alice").await;
+    opt_in(&mut alice, false).await;
+    let (mut bob, _) = w.third_party("bob", 31).await;
+    // The [policy] provider default allows 20 000 at once; birdy was registered with 2.
+    assert_eq!(send(&mut bob, "alice@localhost", "p1").await, Ok(()));
+    assert_eq!(send(&mut bob, "alice@localhost", "p2").await, Ok(()));
+    let err = send(&mut bob, "alice@localhost", "p3")
+        .await
+        .expect_err("birdy's own limit");
+    match refusal(&err) {
+        Some(Refusal::RateLimited {
+            limit: RateLimit::Provider,
+            retry_after,
+        }) => assert!((1..=60).contains(&retry_after), "{retry_after}"),
+        other => panic!("expected birdy's provider limit, got {other:?}"),
+    }
+
+    // A limit the hub does not know is refused, naming the ones it knows.
+    let data = w.hub.data.to_string_lossy().into_owned();
+    let out = portico()
+        .args([
+            "admin",
+            "provider",
+            "add",
+            "other",
+            "--domain",
+            "other.example",
+        ])
+        .args([
+            "--endpoint",
+            "https://127.0.0.1:9",
+            "--public-key",
+            &w.provider.public_key,
+        ])
+        .args(["--limit", "messages_per_hour=5", "--data", &data])
+        .output()
+        .expect("run portico");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("messages_per_hour") && text.contains("messages_per_minute, messages_burst"),
+        "{text}"
     );
 }

@@ -32,6 +32,33 @@ impl Rate {
     }
 }
 
+/// The names `portico admin provider add --limit NAME=VALUE` knows.
+pub const PROVIDER_LIMITS: [&str; 2] = ["messages_per_minute", "messages_burst"];
+
+/// The message rate an operator registered for one provider, from its named limits
+/// ([`PROVIDER_LIMITS`]); `None` when it registered neither, so `default` (the
+/// `[policy] provider` rate) applies. With only a per-minute rate, the burst is one minute's
+/// worth; with only a burst, the refill is `default`'s.
+pub fn provider_rate(
+    limits: &std::collections::BTreeMap<String, u64>,
+    default: Rate,
+) -> Option<Rate> {
+    let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let per_minute = limits.get(PROVIDER_LIMITS[0]).map(|v| clamp(*v));
+    let burst = limits.get(PROVIDER_LIMITS[1]).map(|v| clamp(*v));
+    match (per_minute, burst) {
+        (None, None) => None,
+        (Some(per_minute), burst) => Some(Rate {
+            burst: burst.unwrap_or(per_minute),
+            per_minute,
+        }),
+        (None, Some(burst)) => Some(Rate {
+            burst,
+            per_minute: default.per_minute,
+        }),
+    }
+}
+
 /// One token bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenBucket {
@@ -90,6 +117,8 @@ pub struct BucketMap<K> {
     rate: Rate,
     max: usize,
     buckets: HashMap<K, TokenBucket>,
+    /// Keys with a rate of their own (a provider registered with its own limits).
+    own_rates: HashMap<K, Rate>,
 }
 
 impl<K: Hash + Eq + Clone> BucketMap<K> {
@@ -99,12 +128,38 @@ impl<K: Hash + Eq + Clone> BucketMap<K> {
             rate,
             max: max.max(1),
             buckets: HashMap::new(),
+            own_rates: HashMap::new(),
         }
     }
 
-    /// The rate in force.
+    /// The rate in force for keys without one of their own.
     pub fn rate(&self) -> Rate {
         self.rate
+    }
+
+    /// The rate in force for `key`.
+    pub fn rate_of(&self, key: &K) -> Rate {
+        self.own_rates.get(key).copied().unwrap_or(self.rate)
+    }
+
+    /// Gives `key` a rate of its own (`None`: back to the map's rate). A bucket already
+    /// holding more tokens than the new burst is cut down to it.
+    pub fn set_rate(&mut self, key: &K, rate: Option<Rate>) {
+        if self.own_rates.get(key).copied() == rate {
+            return;
+        }
+        match rate {
+            Some(r) => {
+                self.own_rates.insert(key.clone(), r);
+            }
+            None => {
+                self.own_rates.remove(key);
+            }
+        }
+        let burst = f64::from(self.rate_of(key).burst);
+        if let Some(b) = self.buckets.get_mut(key) {
+            b.tokens = b.tokens.min(burst);
+        }
     }
 
     /// Tracked keys.
@@ -121,7 +176,7 @@ impl<K: Hash + Eq + Clone> BucketMap<K> {
     pub fn retry_after_secs(&self, key: &K, now_ms: u64) -> u64 {
         self.buckets
             .get(key)
-            .map_or(0, |b| b.retry_after_secs(self.rate, now_ms))
+            .map_or(0, |b| b.retry_after_secs(self.rate_of(key), now_ms))
     }
 
     /// Takes a token for `key`; `false` if its bucket is empty.
@@ -131,9 +186,9 @@ impl<K: Hash + Eq + Clone> BucketMap<K> {
                 self.evict(now_ms);
             }
             self.buckets
-                .insert(key.clone(), TokenBucket::full(self.rate, now_ms));
+                .insert(key.clone(), TokenBucket::full(self.rate_of(key), now_ms));
         }
-        let rate = self.rate;
+        let rate = self.rate_of(key);
         self.buckets
             .get_mut(key)
             .is_some_and(|b| b.take(rate, now_ms))
@@ -142,8 +197,9 @@ impl<K: Hash + Eq + Clone> BucketMap<K> {
     /// Drops buckets that are full again; if that frees nothing much, the least recently
     /// used tenth as well.
     fn evict(&mut self, now_ms: u64) {
-        let rate = self.rate;
-        self.buckets.retain(|_, b| !b.is_full(rate, now_ms));
+        let (rate, own) = (self.rate, &self.own_rates);
+        self.buckets
+            .retain(|k, b| !b.is_full(own.get(k).copied().unwrap_or(rate), now_ms));
         if self.buckets.len() >= self.max {
             let mut ages: Vec<u64> = self.buckets.values().map(|b| b.last_ms).collect();
             let cut_at = (self.max / 10).max(1).min(ages.len() - 1);
@@ -155,9 +211,11 @@ impl<K: Hash + Eq + Clone> BucketMap<K> {
 
     /// Drops every bucket idle for `idle_ms` or full again (call now and then).
     pub fn sweep(&mut self, now_ms: u64, idle_ms: u64) {
-        let rate = self.rate;
-        self.buckets
-            .retain(|_, b| now_ms.saturating_sub(b.last_ms) < idle_ms && !b.is_full(rate, now_ms));
+        let (rate, own) = (self.rate, &self.own_rates);
+        self.buckets.retain(|k, b| {
+            now_ms.saturating_sub(b.last_ms) < idle_ms
+                && !b.is_full(own.get(k).copied().unwrap_or(rate), now_ms)
+        });
     }
 }
 
@@ -170,6 +228,59 @@ mod tests {
         burst: 3,
         per_minute: 60,
     };
+
+    #[test]
+    fn provider_limits_name_a_rate() {
+        let limits = |pairs: &[(&str, u64)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        assert_eq!(provider_rate(&limits(&[]), R), None);
+        assert_eq!(
+            provider_rate(&limits(&[("messages_per_minute", 600)]), R),
+            Some(Rate {
+                burst: 600,
+                per_minute: 600
+            })
+        );
+        assert_eq!(
+            provider_rate(&limits(&[("messages_burst", 5)]), R),
+            Some(Rate {
+                burst: 5,
+                per_minute: 60
+            })
+        );
+        assert_eq!(
+            provider_rate(
+                &limits(&[("messages_per_minute", 6), ("messages_burst", 2)]),
+                R
+            ),
+            Some(Rate {
+                burst: 2,
+                per_minute: 6
+            })
+        );
+    }
+
+    #[test]
+    fn a_key_with_its_own_rate_gets_its_burst_not_the_maps() {
+        let mut m = BucketMap::new(R, 10);
+        let slow = Rate {
+            burst: 1,
+            per_minute: 1,
+        };
+        m.set_rate(&"birdy", Some(slow));
+        assert!(m.take(&"birdy", 0));
+        assert!(!m.take(&"birdy", 0));
+        assert_eq!(m.retry_after_secs(&"birdy", 0), 60);
+        // Others keep the map's burst of 3.
+        assert!((0..3).all(|_| m.take(&"other", 0)));
+        // Back to the map's rate: the bucket refills at one a second again.
+        m.set_rate(&"birdy", None);
+        assert_eq!(m.retry_after_secs(&"birdy", 0), 1);
+    }
 
     #[test]
     fn burst_then_one_per_second() {

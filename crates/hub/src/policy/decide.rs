@@ -10,7 +10,7 @@ use portico_stanza::stanza::policy::{
 };
 use portico_stanza::stanza::{StanzaCondition, StanzaError};
 
-use super::bucket::BucketMap;
+use super::bucket::{BucketMap, Rate};
 use super::{Origin, PolicyConfig};
 
 /// Milliseconds in the new-contact window (a day).
@@ -55,6 +55,9 @@ pub struct Facts<'a> {
     pub recipient_blocks: &'a [Jid],
     /// The sender's new-contact history.
     pub contacts: Contacts,
+    /// The rate the operator registered for the sender's provider (`portico admin provider
+    /// add --limit`), if any; `None`: the `[policy] provider` rate.
+    pub provider_rate: Option<Rate>,
 }
 
 /// Why a message is refused.
@@ -136,6 +139,9 @@ impl Limiter {
         let Decision::Allow { .. } = decision else {
             return decision;
         };
+        if let Origin::ThirdParty { provider } = parties.sender_origin {
+            self.provider.set_rate(provider, facts.provider_rate);
+        }
         if let Some(reason) = self.take_tokens(parties, now_ms) {
             return Decision::Refuse(reason);
         }

@@ -11,7 +11,7 @@ use portico_stanza::Jid;
 use portico_stanza::stanza::policy::{InteropSettings, Party, Refusal, ThirdPartyMode};
 
 use super::decide::{Contacts, DAY_MS, Decision, Facts, Limiter, Parties, Reason};
-use super::{Origin, PolicyConfig};
+use super::{Origin, PolicyConfig, Rate};
 use crate::store::{Store, StoreError};
 
 /// How long a cached setting or blocklist is trusted (changes made through this hub are
@@ -59,6 +59,8 @@ pub struct Policy {
     limiter: Mutex<Limiter>,
     settings: Cache<InteropSettings>,
     blocks: Cache<Vec<Jid>>,
+    /// Each provider's registered rate (`None`: the `[policy] provider` rate).
+    provider_rates: Cache<Option<Rate>>,
     /// Pairs (sender, recipient) known to have a contact record.
     known: Mutex<HashSet<(String, String)>>,
 }
@@ -72,6 +74,7 @@ impl Policy {
             limiter: Mutex::new(Limiter::new(config)),
             settings: Mutex::new(HashMap::new()),
             blocks: Mutex::new(HashMap::new()),
+            provider_rates: Mutex::new(HashMap::new()),
             known: Mutex::new(HashSet::new()),
         }
     }
@@ -138,6 +141,23 @@ impl Policy {
         Ok(b)
     }
 
+    /// The message rate registered for `provider` (cached briefly, like settings).
+    pub async fn provider_rate(
+        &self,
+        store: &dyn Store,
+        provider: &str,
+    ) -> Result<Option<Rate>, StoreError> {
+        if let Some(r) = cached(&self.provider_rates, provider) {
+            return Ok(*r);
+        }
+        let rate = store
+            .provider(provider)
+            .await?
+            .and_then(|p| super::bucket::provider_rate(&p.limits, self.config.provider));
+        remember(&self.provider_rates, provider, Arc::new(rate));
+        Ok(rate)
+    }
+
     /// Forgets what is cached about `account` (after it changed its settings or blocklist).
     pub fn forget(&self, account: &str) {
         if let Ok(mut c) = self.blocks.lock() {
@@ -195,6 +215,7 @@ impl Policy {
             recipient_settings: &target_settings,
             sender_blocks: &requester_blocks,
             recipient_blocks: &target_blocks,
+            provider_rate: None,
             contacts: Contacts {
                 known: true,
                 ..Contacts::default()
@@ -258,11 +279,16 @@ impl Policy {
             recipient_origin: &recipient_origin,
             address: route.address,
         };
+        let provider_rate = match &sender_origin {
+            Origin::ThirdParty { provider } => self.provider_rate(store, provider).await?,
+            _ => None,
+        };
         let facts = Facts {
             sender_settings: &sender_settings,
             recipient_settings: &recipient_settings,
             sender_blocks: &sender_blocks,
             recipient_blocks: &recipient_blocks,
+            provider_rate,
             contacts: if third_party_sender {
                 contacts
             } else {

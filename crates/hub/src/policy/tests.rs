@@ -58,6 +58,7 @@ fn facts<'a>(s: &'a InteropSettings, r: &'a InteropSettings) -> Facts<'a> {
         recipient_settings: r,
         sender_blocks: &[],
         recipient_blocks: &[],
+        provider_rate: None,
         contacts: Contacts {
             known: true,
             ..Contacts::default()

@@ -158,6 +158,7 @@ pub enum InteropStoreError {
 pub(crate) mod suite {
     use super::*;
     use crate::store::{Store, StoreError};
+    use portico_stanza::stanza::policy::{InteropSettings, ProviderRule, ThirdPartyMode};
 
     fn birdy() -> Provider {
         Provider {
@@ -254,7 +255,42 @@ pub(crate) mod suite {
         );
         assert_eq!(store.third_party_user("alice").await.expect("none"), None);
         assert_eq!(store.provider_user_count("birdy").await.expect("count"), 1);
+        // Policy rows about the user and the provider, which removal must forget.
+        let all = |providers| InteropSettings {
+            mode: ThirdPartyMode::Listed,
+            providers,
+            discoverable: true,
+        };
+        let birdy_allowed = vec![ProviderRule {
+            provider: "birdy".into(),
+            allow: true,
+        }];
+        store
+            .set_interop_settings(account.into(), all(Vec::new()))
+            .await
+            .expect("settings");
+        store
+            .set_interop_settings("alice".into(), all(birdy_allowed))
+            .await
+            .expect("alice allows birdy");
+        store
+            .block(account.into(), vec!["alice@hub".into()])
+            .await
+            .expect("block");
+        store
+            .record_contact(account.into(), "alice@hub".into(), 1)
+            .await
+            .expect("contact");
         assert!(store.remove_provider("birdy").await.expect("remove"));
+        assert_eq!(store.interop_settings(account).await.expect("get"), None);
+        assert!(store.blocklist(account).await.expect("blocks").is_empty());
+        let history = store
+            .contact_history("alice@hub", account, 0)
+            .await
+            .expect("history");
+        assert!(!history.known);
+        let alice = store.interop_settings("alice").await.expect("alice");
+        assert_eq!(alice.map(|s| s.providers), Some(Vec::new()));
         assert!(store.devices(account).await.expect("devices").is_empty());
         assert!(store.credentials(account).await.expect("creds").is_none());
         assert_eq!(store.third_party_user(account).await.expect("user"), None);

@@ -66,6 +66,7 @@ fn delete_account(conn: &Connection, account: &str) -> Result<(), StoreError> {
     }
     conn.execute("DELETE FROM accounts WHERE name = ?1", [account])
         .map_err(db)?;
+    super::policy::forget_account(conn, account).map_err(db)?;
     Ok(())
 }
 
@@ -149,6 +150,7 @@ impl InteropStore for SqliteStore {
                 delete_account(conn, account)?;
             }
             state.depth.retain(|(a, _), _| !accounts.contains(a));
+            super::policy::forget_provider(conn, &id).map_err(db)?;
             let n = conn
                 .execute("DELETE FROM interop_providers WHERE id = ?1", [&id])
                 .map_err(db)?;

@@ -28,6 +28,33 @@ CREATE TABLE IF NOT EXISTS policy_contacts (
 CREATE INDEX IF NOT EXISTS policy_contacts_by_time ON policy_contacts (sender, at);
 ";
 
+/// Forgets what policy keeps about a removed `account`: its settings and rules, its
+/// blocklist and its contact records either way. Reports stay (they are the operator's record).
+pub(super) fn forget_account(conn: &rusqlite::Connection, account: &str) -> rusqlite::Result<()> {
+    for sql in [
+        "DELETE FROM policy_settings WHERE account = ?1",
+        "DELETE FROM policy_provider_rules WHERE account = ?1",
+        "DELETE FROM policy_blocks WHERE account = ?1",
+        "DELETE FROM policy_contacts WHERE sender = ?1 OR recipient = ?1",
+    ] {
+        conn.execute(sql, [account])?;
+    }
+    Ok(())
+}
+
+/// Forgets every user's allow or deny rule for a removed `provider`, so that a provider
+/// registered later under the same id starts without anyone's consent.
+pub(super) fn forget_provider(
+    conn: &rusqlite::Connection,
+    provider: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM policy_provider_rules WHERE provider = ?1",
+        [provider],
+    )?;
+    Ok(())
+}
+
 fn report_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredReport> {
     let reason: String = r.get(3)?;
     let evidence: String = r.get(5)?;

@@ -44,10 +44,7 @@ pub(super) fn forget_account(conn: &rusqlite::Connection, account: &str) -> rusq
 
 /// Forgets every user's allow or deny rule for a removed `provider`, so that a provider
 /// registered later under the same id starts without anyone's consent.
-pub(super) fn forget_provider(
-    conn: &rusqlite::Connection,
-    provider: &str,
-) -> rusqlite::Result<()> {
+pub(super) fn forget_provider(conn: &rusqlite::Connection, provider: &str) -> rusqlite::Result<()> {
     conn.execute(
         "DELETE FROM policy_provider_rules WHERE provider = ?1",
         [provider],

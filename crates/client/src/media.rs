@@ -2,7 +2,10 @@
 //! `portico-media` crate's `FORMAT.md`, a fresh key per file), asks the hub for an upload slot
 //! over the authenticated stream, PUTs the ciphertext to the slot and sends an
 //! [`Attachment`] message (url, key, digests, size, type, name, thumbnail) end-to-end
-//! encrypted like a text. [`Client::download`] streams an attachment to a file, verifying
+//! encrypted like a text. When the caller gives no thumbnail for a PNG, JPEG, GIF or WebP
+//! image, the SDK makes one (a JPEG fitting 256 x 256, decoded under
+//! [`FileOptions::thumbnail_limits`]); a preview that cannot be made is logged and the file is
+//! sent without one. [`Client::download`] streams an attachment to a file, verifying
 //! every chunk, the size and the ciphertext digest, and keeps the file only if all hold;
 //! media on a third-party origin is fetched through the hub's media proxy, so the provider
 //! never sees the downloader's address. Memory stays constant whatever the file size.
@@ -16,6 +19,7 @@ use http_body_util::Empty;
 use hyper::{Request, Uri, header};
 use portico_content::{Attachment, Body, Content};
 use portico_media::io::StreamError;
+use portico_media::thumbnail::ThumbnailOptions;
 use portico_media::{DEFAULT_CHUNK_SIZE, DecryptError, Decryptor, Encryptor, ciphertext_len};
 use portico_stanza::stanza::upload::{MediaToken, UploadRequest, UploadSlot};
 use portico_stanza::{Element, Jid};
@@ -24,6 +28,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::client::{Client, Cmd};
 use crate::error::ClientError;
 use crate::tls::{Trust, client_config};
+use meta::auto_thumbnail;
+
+mod meta;
 
 /// Why sending or fetching a file failed.
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +105,14 @@ pub(crate) struct MediaCtx {
 pub struct FileOptions {
     /// MIME type (default: guessed from the extension, else `application/octet-stream`).
     pub content_type: Option<String>,
-    /// A small JPEG/PNG preview the application made (at most 64 KiB), or empty.
+    /// A small JPEG/PNG preview the application made (at most 64 KiB), or empty: then the SDK
+    /// makes one for a PNG, JPEG, GIF or WebP image unless `no_auto_thumbnail` is set.
     pub thumbnail: Vec<u8>,
+    /// Do not make a preview when `thumbnail` is empty.
+    pub no_auto_thumbnail: bool,
+    /// Limits for decoding the image the SDK makes a preview of (largest width and height,
+    /// memory) and the preview's box and size; an image over them is sent without a preview.
+    pub thumbnail_limits: ThumbnailOptions,
     /// Pixels, for images and video (0 if unknown; read from an image's header when left 0).
     pub width: u32,
     /// Pixels, for images and video (0 if unknown).
@@ -364,6 +377,15 @@ impl Client {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let put = parse_url(&slot.put_url)?;
+        let content_type = opts
+            .content_type
+            .clone()
+            .unwrap_or_else(|| guess_content_type(&file_name).to_owned());
+        // The preview is made on a blocking thread while the file uploads.
+        let preview = (opts.thumbnail.is_empty() && !opts.no_auto_thumbnail).then(|| {
+            let (p, ct, limits) = (path.to_owned(), content_type.clone(), opts.thumbnail_limits);
+            tokio::task::spawn_blocking(move || auto_thumbnail(&p, &ct, &limits))
+        });
         let (mut enc, key) = Encryptor::random(
             &mut <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng(),
             DEFAULT_CHUNK_SIZE,
@@ -411,11 +433,14 @@ impl Client {
             .await
             .map_err(|e| MediaError::Protocol(e.to_string()))?
             .map_err(io_err(path))?;
-        let content_type = opts
-            .content_type
-            .unwrap_or_else(|| guess_content_type(&file_name).to_owned());
-        // An image's dimensions from its header when the caller gave none (the thumbnail is
-        // the application's: `FileOptions::thumbnail`).
+        let thumbnail = match preview {
+            Some(task) => task.await.unwrap_or_else(|e| {
+                tracing::warn!(file = %path.display(), "no preview: its task failed: {e}");
+                Vec::new()
+            }),
+            None => opts.thumbnail,
+        };
+        // An image's dimensions from its header when the caller gave none.
         let (mut width, mut height) = (opts.width, opts.height);
         if content_type.starts_with("image/") && width == 0 && height == 0 {
             let p = path.to_owned();
@@ -435,7 +460,7 @@ impl Client {
             size: plain_len,
             content_type,
             file_name,
-            thumbnail: opts.thumbnail,
+            thumbnail,
             width,
             height,
             duration_ms: opts.duration_ms,

@@ -7,7 +7,8 @@
 //! test vectors. The core is sans-IO: [`Encryptor`] and [`Decryptor`] take byte slices and
 //! return byte vectors; [`io`] wraps them around `std::io` readers and writers.
 //! [`blob`] is the blob-storage interface (with a disk backend) shared by the hub and the
-//! reference provider.
+//! reference provider. [`thumbnail`] (feature `thumbnail`) makes image previews under
+//! decode limits.
 
 pub mod blob;
 mod cipher;
@@ -18,6 +19,10 @@ mod format;
 pub mod io;
 #[cfg(feature = "net")]
 pub mod net;
+#[cfg(feature = "upload")]
+pub mod upload;
+#[cfg(feature = "thumbnail")]
+pub mod thumbnail;
 
 pub use decrypt::{Decrypted, Decryptor};
 pub use encrypt::{Encrypted, Encryptor};

@@ -534,6 +534,41 @@ async fn media_end_to_end() {
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("urn:portico:problem:unauthorized"), "{body}");
 
+    // What an operator sees of all this on /metrics.
+    let (status, _, metrics) = common::https_get(hub.http, &hub.cert(), "/metrics").await;
+    assert_eq!(status, 200, "{metrics}");
+    let get = |series: &str| -> Option<u64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    };
+    let value = |series: &str| get(series).unwrap_or_else(|| panic!("no {series} in\n{metrics}"));
+    // Stored: 100 MB, the image and the 10 MB file (ciphertext sizes), nothing expired yet.
+    assert_eq!(value("portico_media_uploads_total{outcome=\"stored\"}"), 3);
+    let stored = value("portico_media_stored_bytes");
+    assert!((110 * MB..111 * MB).contains(&stored), "{stored}");
+    assert_eq!(value("portico_media_uploaded_bytes_total"), stored);
+    assert_eq!(
+        value("portico_media_quota_refusals_total{limit=\"upload-quota\"}"),
+        1
+    );
+    for reason in [
+        "origin-not-registered",
+        "redirect-off-origin",
+        "too-large",
+        "origin-timeout",
+        "unauthorized",
+    ] {
+        let series = format!("portico_media_proxy_refusals_total{{reason=\"{reason}\"}}");
+        assert_eq!(value(&series), 1, "{series}");
+    }
+    // The 100 MB file and the five damaged streams were relayed (the damage is the client's
+    // to find; a client that stops at the damage may leave before the end).
+    let ok = value("portico_media_proxy_fetches_total{outcome=\"ok\"}");
+    let left = get("portico_media_proxy_fetches_total{outcome=\"client-gone\"}").unwrap_or(0);
+    assert_eq!((ok >= 1, ok + left), (true, 6), "{metrics}");
+    assert!(value("portico_media_proxied_bytes_total") > 100 * MB);
+
     // A hub that keeps the default (no private addresses) and allows 2 requests a minute.
     let data2 = dir.path().join("hub2");
     prepare_hub(&data2, &origin, &["carol"]).await;

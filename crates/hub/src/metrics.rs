@@ -41,6 +41,8 @@ pub struct Metrics {
     pub rejections: Family<ReasonLabel, Counter>,
     /// Provider-gateway events (enlistments, logins, provider calls) by outcome.
     pub interop: Family<InteropLabel, Counter>,
+    /// Media uploads, storage and the media proxy (`portico_media_*`).
+    pub media: crate::media::metrics::MediaMetrics,
 }
 
 impl Default for Metrics {
@@ -97,6 +99,8 @@ impl Metrics {
             "Refused logins, stanzas and connections by reason",
             rejections.clone(),
         );
+        let media = crate::media::metrics::MediaMetrics::default();
+        media.register(&mut registry);
         Self {
             registry,
             connections,
@@ -106,6 +110,7 @@ impl Metrics {
             delivery_latency,
             rejections,
             interop,
+            media,
         }
     }
 

@@ -124,6 +124,7 @@ pub async fn run(
         &config,
         bound.http,
         Arc::new(crate::media::RegistryOrigins(dyn_store.clone())),
+        metrics.media.clone(),
     )?;
     let app = app.merge(crate::media::http::router(media.clone()));
     let media_task = tokio::spawn(crate::media::slots::expire_loop(media, shutdown.clone()));

@@ -28,17 +28,40 @@ pub fn router(media: Arc<Media>) -> Router {
         .with_state(media)
 }
 
-fn problem(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Response {
-    Problem::new(status, slug, title, detail).into_response()
+/// The problem type of a refusal, kept in the response's extensions so the handlers' callers
+/// can count refusals by type.
+#[derive(Debug, Clone)]
+pub(crate) struct ProblemSlug(pub(crate) String);
+
+/// A problem+json refusal, tagged with its [`ProblemSlug`].
+pub(crate) fn problem(
+    status: StatusCode,
+    slug: &str,
+    title: &str,
+    detail: impl Into<String>,
+) -> Response {
+    let mut resp = Problem::new(status, slug, title, detail).into_response();
+    resp.extensions_mut().insert(ProblemSlug(slug.to_owned()));
+    resp
 }
 
+/// `PUT /v1/media/upload/{token}`, counted by outcome.
 async fn upload(
     State(media): State<Arc<Media>>,
     Path(token): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(slot) = media.take_slot(&token) else {
+    let resp = upload_into_slot(&media, &token, &headers, body).await;
+    match resp.extensions().get::<ProblemSlug>() {
+        Some(ProblemSlug(slug)) => media.metrics.upload(slug),
+        None => media.metrics.upload("stored"),
+    }
+    resp
+}
+
+async fn upload_into_slot(media: &Media, token: &str, headers: &HeaderMap, body: Body) -> Response {
+    let Some(slot) = media.take_slot(token) else {
         return problem(
             StatusCode::FORBIDDEN,
             "slot-unknown",
@@ -68,7 +91,7 @@ async fn upload(
             );
         }
     }
-    let result = store(&media, &slot, body).await;
+    let result = store(media, &slot, body).await;
     let stored = result.is_ok();
     if let Err(e) = media.settle(&slot, stored) {
         tracing::warn!(error = %e, "media metadata write failed");

@@ -16,9 +16,12 @@
 
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod origins;
 pub mod proxy;
 pub mod slots;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -62,6 +65,7 @@ pub struct Media {
     pub(crate) state: Mutex<slots::State>,
     pub(crate) origins: Arc<dyn MediaOrigins>,
     pub(crate) proxy_users: Mutex<proxy::Usage>,
+    pub(crate) metrics: metrics::MediaMetrics,
 }
 
 impl std::fmt::Debug for Media {
@@ -88,11 +92,13 @@ pub fn for_data_dir(data_dir: &std::path::Path) -> Option<Arc<Media>> {
 
 impl Media {
     /// Opens the media store under `<data_dir>/media` (key in `<data_dir>/media.key`,
-    /// created on first start), loads the blob index and registers the service.
+    /// created on first start), loads the blob index and registers the service; it counts
+    /// into `metrics` (the hub's [`crate::metrics::Metrics::media`]).
     pub fn open(
         config: &Config,
         https: std::net::SocketAddr,
         origins: Arc<dyn MediaOrigins>,
+        metrics: metrics::MediaMetrics,
     ) -> Result<Arc<Self>, MediaError> {
         let root = config.data_dir.join("media");
         let io = |path: &std::path::Path| {
@@ -110,6 +116,9 @@ impl Media {
             config.media.public_url.trim_end_matches('/').to_owned()
         };
         let state = slots::State::load(&meta_dir);
+        metrics
+            .stored_bytes
+            .set(i64::try_from(state.used.values().sum::<u64>()).unwrap_or(i64::MAX));
         let media = Arc::new(Self {
             cfg: config.media.clone(),
             base_url,
@@ -119,6 +128,7 @@ impl Media {
             state: Mutex::new(state),
             origins,
             proxy_users: Mutex::new(proxy::Usage::default()),
+            metrics,
         });
         if let Ok(mut running) = RUNNING.lock() {
             running.retain(|(_, m)| m.strong_count() > 0);

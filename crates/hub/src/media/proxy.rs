@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::Empty;
 
+use super::http::ProblemSlug;
 use super::{Media, WindowCounter, unix_now};
-use crate::http::Problem;
 
 /// The only header the proxy sends besides `Host`.
 pub const USER_AGENT: &str = "Portico-Media-Proxy/1";
@@ -55,7 +55,7 @@ impl Drop for Active {
 }
 
 fn refuse(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Response {
-    Problem::new(status, slug, title, detail).into_response()
+    super::http::problem(status, slug, title, detail)
 }
 
 /// Whether the proxy refuses `ip` unless private addresses are allowed.
@@ -116,12 +116,21 @@ fn parse_target(url: &str) -> Option<Target> {
     })
 }
 
-/// The handler.
+/// The handler: [`fetch`], with its refusals counted by type.
 pub(crate) async fn proxy(
     State(media): State<Arc<Media>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let resp = fetch(media.clone(), &headers, &q).await;
+    if let Some(ProblemSlug(slug)) = resp.extensions().get::<ProblemSlug>() {
+        media.metrics.proxy_refusal(slug);
+    }
+    resp
+}
+
+/// Checks the request, fetches `src` from its registered origin and streams it back.
+async fn fetch(media: Arc<Media>, headers: &HeaderMap, q: &HashMap<String, String>) -> Response {
     let cfg = media.cfg.proxy.clone();
     let token = headers
         .get(header::AUTHORIZATION)
@@ -148,6 +157,7 @@ pub(crate) async fn proxy(
             .per_minute
             .allow(&user, unix_now(), 60, cfg.requests_per_minute)
         {
+            media.metrics.quota_refusal("proxy-rate");
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota-exceeded",
@@ -160,6 +170,7 @@ pub(crate) async fn proxy(
         }
         let n = u.active.entry(user.clone()).or_default();
         if *n >= cfg.max_concurrent_per_user {
+            media.metrics.quota_refusal("proxy-concurrency");
             return refuse(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota-exceeded",
@@ -352,42 +363,18 @@ pub(crate) async fn proxy(
             ),
         );
     }
-    let mut body = response.into_body();
-    let (mut tx, out) = portico_media::net::channel_body(4);
-    let deadline = started + total;
-    let max = cfg.max_bytes;
+    let body = response.into_body();
+    let (tx, out) = portico_media::net::channel_body(4);
+    let relay = Relay {
+        deadline: started + total,
+        idle: first_byte,
+        max: cfg.max_bytes,
+        metrics: media.metrics.clone(),
+    };
     tokio::spawn(async move {
         let _active = active;
-        let mut sent: u64 = 0;
-        loop {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .min(first_byte);
-            let chunk =
-                match tokio::time::timeout(left, portico_media::net::next_chunk(&mut body)).await {
-                    Err(_) => {
-                        tx.abort(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "origin-timeout",
-                        ));
-                        return;
-                    }
-                    Ok(Err(e)) => {
-                        tx.abort(std::io::Error::other(e.to_string()));
-                        return;
-                    }
-                    Ok(Ok(None)) => return,
-                    Ok(Ok(Some(c))) => c,
-                };
-            sent += chunk.len() as u64;
-            if sent > max {
-                tx.abort(std::io::Error::other("too-large"));
-                return;
-            }
-            if tx.send_data(chunk).await.is_err() {
-                return;
-            }
-        }
+        let outcome = relay.run(body, tx).await;
+        relay.metrics.proxy_fetch(outcome);
     });
     let mut resp = Response::new(Body::new(out));
     let h = resp.headers_mut();
@@ -403,6 +390,64 @@ pub(crate) async fn proxy(
         h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(n));
     }
     resp
+}
+
+/// Streams an origin's body to the client within the time and size caps.
+struct Relay {
+    deadline: Instant,
+    idle: Duration,
+    max: u64,
+    metrics: super::metrics::MediaMetrics,
+}
+
+impl Relay {
+    /// Relays `body` into `tx` until it ends; returns the outcome to count. On any failure
+    /// the client's body is aborted, never ended cleanly: the connection closes without the
+    /// final chunk (or short of the announced Content-Length), so the HTTP client sees an
+    /// incomplete transfer instead of a truncated body that looks whole.
+    async fn run(
+        &self,
+        mut body: hyper::body::Incoming,
+        mut tx: http_body_util::channel::Sender<Bytes, std::io::Error>,
+    ) -> &'static str {
+        let mut sent: u64 = 0;
+        loop {
+            let left = self
+                .deadline
+                .saturating_duration_since(Instant::now())
+                .min(self.idle);
+            let next = tokio::time::timeout(left, portico_media::net::next_chunk(&mut body)).await;
+            let chunk = match next {
+                Err(_) => {
+                    tx.abort(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "origin-timeout: the origin stalled (media.proxy.first_byte_timeout_secs \
+                         or total_timeout_secs)",
+                    ));
+                    return "origin-timeout";
+                }
+                Ok(Err(e)) => {
+                    tx.abort(std::io::Error::other(format!("origin-error: {e}")));
+                    return "origin-error";
+                }
+                Ok(Ok(None)) => return "ok",
+                Ok(Ok(Some(c))) => c,
+            };
+            sent += chunk.len() as u64;
+            if sent > self.max {
+                tx.abort(std::io::Error::other(format!(
+                    "too-large: the origin sent more than {} bytes (media.proxy.max_bytes)",
+                    self.max
+                )));
+                return "too-large";
+            }
+            let n = chunk.len() as u64;
+            if tx.send_data(chunk).await.is_err() {
+                return "client-gone";
+            }
+            self.metrics.proxied_bytes.inc_by(n);
+        }
+    }
 }
 
 async fn resolve(

@@ -219,6 +219,7 @@ impl Media {
             .slot_requests
             .allow(account, now, 3600, self.cfg.slots_per_hour)
         {
+            self.metrics.quota_refusal("upload-rate");
             return Err(Box::new(
                 StanzaError::new(StanzaCondition::ResourceConstraint).with_text(format!(
                     "more than {} upload slots this hour (media.slots_per_hour); wait and retry",
@@ -228,6 +229,7 @@ impl Media {
         }
         let usage = st.usage(account);
         if usage.saturating_add(req.size) > self.cfg.quota_bytes_per_user {
+            self.metrics.quota_refusal("upload-quota");
             return Err(Box::new(
                 StanzaError::new(StanzaCondition::ResourceConstraint).with_text(format!(
                     "quota exceeded: you hold {usage} bytes of media and this file is {} bytes; \
@@ -291,6 +293,9 @@ impl Media {
                 *st.used.entry(slot.owner.clone()).or_default() += slot.size;
                 st.blobs.insert(slot.blob.to_string(), meta);
             }
+            self.metrics.uploaded_bytes.inc_by(slot.size);
+            self.metrics
+                .stored(i64::try_from(slot.size).unwrap_or(i64::MAX));
         } else if let Ok(mut st) = self.state.lock() {
             st.unreserve(&slot.owner, slot.size);
         }
@@ -344,6 +349,8 @@ impl Media {
                     *u = u.saturating_sub(meta.size);
                 }
             }
+            self.metrics
+                .stored(-i64::try_from(meta.size).unwrap_or(i64::MAX));
             n += 1;
         }
         n
@@ -379,6 +386,7 @@ mod tests {
             &config,
             "127.0.0.1:8443".parse().expect("addr"),
             Arc::new(StaticOrigins::default()),
+            crate::media::metrics::MediaMetrics::default(),
         )
         .expect("media")
     }

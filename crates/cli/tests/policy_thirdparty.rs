@@ -339,6 +339,8 @@ async fn provider_and_pair_buckets_refuse_by_name_and_discovery_needs_consent() 
         ("PORTICO_POLICY_PROVIDER_PER_MINUTE", "1"),
         ("PORTICO_POLICY_PAIR_BURST", "2"),
         ("PORTICO_POLICY_PAIR_PER_MINUTE", "1"),
+        ("PORTICO_POLICY_DISCOVER_BURST", "2"),
+        ("PORTICO_POLICY_DISCOVER_PER_MINUTE", "2"),
     ];
     let w = World::start(&["alice", "carol"], &env);
     let mut alice = w.first_party("alice").await;
@@ -414,6 +416,31 @@ async fn provider_and_pair_buckets_refuse_by_name_and_discovery_needs_consent() 
         }
         other => panic!("expected bob's JID, got {other:?}"),
     }
+    // Two lookups a minute (set above): alice's third is refused naming the discover bucket,
+    // found or not; carol's lookups still pass.
+    let answer = alice
+        .iq(Iq::get("d3", d().into()), T)
+        .await
+        .expect("answer");
+    let IqKind::Error { error, .. } = answer.kind else {
+        panic!("a third lookup passed: {answer:?}")
+    };
+    assert_eq!(error.condition, StanzaCondition::PolicyViolation);
+    assert!(
+        matches!(
+            refusal(&error),
+            Some(Refusal::RateLimited {
+                limit: RateLimit::Discover,
+                retry_after: 1..=60
+            })
+        ),
+        "{error:?}"
+    );
+    let answer = carol
+        .iq(Iq::get("d4", d().into()), T)
+        .await
+        .expect("answer");
+    assert!(matches!(answer.kind, IqKind::Result(Some(_))), "{answer:?}");
 }
 
 fn publish(identity: [u8; 33]) -> Iq {

@@ -89,6 +89,7 @@ impl Reason {
                 RateLimit::Sender => "rate-limited-sender",
                 RateLimit::Provider => "rate-limited-provider",
                 RateLimit::Address => "rate-limited-address",
+                RateLimit::Discover => "rate-limited-discover",
             },
             Reason::Refused(Refusal::NewContactLimit { .. }) => "new-contact-limit",
             Reason::RecipientBlocked => "recipient-blocked",
@@ -116,6 +117,7 @@ pub struct Limiter {
     sender: BucketMap<String>,
     provider: BucketMap<String>,
     address: BucketMap<IpAddr>,
+    discover: BucketMap<String>,
     last_sweep_ms: u64,
 }
 
@@ -129,6 +131,7 @@ impl Limiter {
             sender: BucketMap::new(config.sender, max),
             provider: BucketMap::new(config.provider, max),
             address: BucketMap::new(config.address, max),
+            discover: BucketMap::new(config.discover, max),
             last_sweep_ms: 0,
         }
     }
@@ -148,6 +151,19 @@ impl Limiter {
         decision
     }
 
+    /// Takes a discovery token for `requester` (a bare JID); the refusal names the wait.
+    pub fn take_discover(&mut self, requester: &str, now_ms: u64) -> Result<(), Refusal> {
+        let key = requester.to_owned();
+        let retry_after = self.discover.retry_after_secs(&key, now_ms);
+        if retry_after > 0 || !self.discover.take(&key, now_ms) {
+            return Err(Refusal::RateLimited {
+                limit: RateLimit::Discover,
+                retry_after: retry_after.max(1),
+            });
+        }
+        Ok(())
+    }
+
     fn take_tokens(&mut self, p: &Parties<'_>, now_ms: u64) -> Option<Reason> {
         let idle_ms = u64::from(self.config.idle_evict_secs) * 1000;
         if now_ms.saturating_sub(self.last_sweep_ms) >= idle_ms {
@@ -156,6 +172,7 @@ impl Limiter {
             self.sender.sweep(now_ms, idle_ms);
             self.provider.sweep(now_ms, idle_ms);
             self.address.sweep(now_ms, idle_ms);
+            self.discover.sweep(now_ms, idle_ms);
         }
         let provider = match p.sender_origin {
             Origin::ThirdParty { provider } => Some(provider.clone()),

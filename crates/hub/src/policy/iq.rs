@@ -50,7 +50,7 @@ pub(crate) async fn handle(inner: &Inner, me: Asker<'_>, iq: &Iq) -> Iq {
         NS_SETTINGS => settings(inner, me, set, payload).await,
         NS_BLOCKING => blocking(inner, me, set, payload).await,
         NS_REPORT if set => report(inner, me, payload).await,
-        NS_DISCOVER if !set => discover(inner, payload).await,
+        NS_DISCOVER if !set => discover(inner, me, payload).await,
         _ => Err(bad(
             "use get for settings, blocklist and discover; set for settings, block, unblock and report",
         )),
@@ -193,9 +193,17 @@ async fn report(
     Ok(None)
 }
 
-async fn discover(inner: &Inner, payload: Element) -> Result<Option<Element>, StanzaError> {
+async fn discover(
+    inner: &Inner,
+    me: Asker<'_>,
+    payload: Element,
+) -> Result<Option<Element>, StanzaError> {
     let d =
         Discover::try_from(payload).map_err(|e| bad(format!("invalid discover request: {e}")))?;
+    if let Err(refusal) = inner.policy.take_discover(me.jid, now_ms()) {
+        inner.metrics.reject("rate-limited-discover");
+        return Err(refusal.into_stanza_error());
+    }
     // Never enlisted and not discoverable answer alike.
     let not_found = || {
         StanzaError::new(StanzaCondition::ItemNotFound)

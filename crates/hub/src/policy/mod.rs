@@ -46,6 +46,9 @@ pub struct PolicyConfig {
     pub provider: Rate,
     /// Messages from one network address.
     pub address: Rate,
+    /// Discovery lookups by one user (each answer, found or not, takes a token), so nobody
+    /// enumerates a provider's users by visible id.
+    pub discover: Rate,
     /// Apply the pair, sender and address buckets to the hub's own users too (third-party
     /// senders always have them).
     pub limit_first_party: bool,
@@ -82,6 +85,10 @@ impl Default for PolicyConfig {
                 burst: 300,
                 per_minute: 1200,
             },
+            discover: Rate {
+                burst: 20,
+                per_minute: 20,
+            },
             limit_first_party: false,
             new_contacts_per_day: 50,
             max_tracked: 100_000,
@@ -111,6 +118,7 @@ impl PolicyConfig {
             ("sender", self.sender),
             ("provider", self.provider),
             ("address", self.address),
+            ("discover", self.discover),
         ];
         for (key, r) in rates {
             if r.burst == 0 || r.per_minute == 0 {

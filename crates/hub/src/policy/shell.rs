@@ -141,6 +141,18 @@ impl Policy {
         Ok(b)
     }
 
+    /// Takes a discovery token for `requester`; the refusal to send when there is none.
+    pub fn take_discover(&self, requester: &Jid, now_ms: u64) -> Result<(), Refusal> {
+        match self.limiter.lock() {
+            Ok(mut l) => l.take_discover(&requester.to_bare().to_string(), now_ms),
+            // A poisoned lock means a panic elsewhere; refuse rather than run unlimited.
+            Err(_) => Err(Refusal::RateLimited {
+                limit: portico_stanza::stanza::policy::RateLimit::Discover,
+                retry_after: 1,
+            }),
+        }
+    }
+
     /// The message rate registered for `provider` (cached briefly, like settings).
     pub async fn provider_rate(
         &self,

@@ -440,6 +440,8 @@ wire_enum! {
         Provider => "provider",
         /// Messages from one network address.
         Address => "address",
+        /// Discovery lookups (`urn:portico:discover:1`) by one user.
+        Discover => "discover",
     }
 }
 

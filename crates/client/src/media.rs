@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::client::{Client, Cmd};
 use crate::error::ClientError;
 use crate::tls::{Trust, client_config};
-use meta::auto_thumbnail;
+use meta::{auto_duration_ms, auto_thumbnail};
 
 mod meta;
 
@@ -117,7 +117,8 @@ pub struct FileOptions {
     pub width: u32,
     /// Pixels, for images and video (0 if unknown).
     pub height: u32,
-    /// Milliseconds, for audio and video (0 if unknown).
+    /// Milliseconds, for audio and video (0 if unknown; read from an MP4/MOV/M4A, WAV or Ogg
+    /// Opus/Vorbis container when left 0).
     pub duration_ms: u32,
     /// A caption.
     pub caption: String,
@@ -154,6 +155,7 @@ pub fn guess_content_type(name: &str) -> &'static str {
         "m4a" => "audio/mp4",
         "mp3" => "audio/mpeg",
         "ogg" | "opus" => "audio/ogg",
+        "wav" => "audio/wav",
         "pdf" => "application/pdf",
         "txt" => "text/plain",
         _ => "application/octet-stream",
@@ -386,6 +388,10 @@ impl Client {
             let (p, ct, limits) = (path.to_owned(), content_type.clone(), opts.thumbnail_limits);
             tokio::task::spawn_blocking(move || auto_thumbnail(&p, &ct, &limits))
         });
+        let duration = (opts.duration_ms == 0).then(|| {
+            let (p, ct) = (path.to_owned(), content_type.clone());
+            tokio::task::spawn_blocking(move || auto_duration_ms(&p, &ct))
+        });
         let (mut enc, key) = Encryptor::random(
             &mut <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng(),
             DEFAULT_CHUNK_SIZE,
@@ -440,6 +446,13 @@ impl Client {
             }),
             None => opts.thumbnail,
         };
+        let duration_ms = match duration {
+            Some(task) => task.await.unwrap_or_else(|e| {
+                tracing::warn!(file = %path.display(), "no duration: its task failed: {e}");
+                0
+            }),
+            None => opts.duration_ms,
+        };
         // An image's dimensions from its header when the caller gave none.
         let (mut width, mut height) = (opts.width, opts.height);
         if content_type.starts_with("image/") && width == 0 && height == 0 {
@@ -463,7 +476,7 @@ impl Client {
             thumbnail,
             width,
             height,
-            duration_ms: opts.duration_ms,
+            duration_ms,
             chunk_size: DEFAULT_CHUNK_SIZE,
             caption: opts.caption,
         })

@@ -8,21 +8,23 @@
 //! return byte vectors; [`io`] wraps them around `std::io` readers and writers.
 //! [`blob`] is the blob-storage interface (with a disk backend) shared by the hub and the
 //! reference provider. [`thumbnail`] (feature `thumbnail`) makes image previews under
-//! decode limits.
+//! decode limits; [`duration`] reads the play time of MP4, WAV and Ogg files from their
+//! containers.
 
 pub mod blob;
 mod cipher;
 mod decrypt;
+pub mod duration;
 mod encrypt;
 mod error;
 mod format;
 pub mod io;
 #[cfg(feature = "net")]
 pub mod net;
-#[cfg(feature = "upload")]
-pub mod upload;
 #[cfg(feature = "thumbnail")]
 pub mod thumbnail;
+#[cfg(feature = "upload")]
+pub mod upload;
 
 pub use decrypt::{Decrypted, Decryptor};
 pub use encrypt::{Encrypted, Encryptor};

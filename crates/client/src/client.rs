@@ -202,6 +202,10 @@ pub(crate) enum Cmd {
         peer: Jid,
         reply: Reply<Vec<LoggedMessage>>,
     },
+    ThirdParty {
+        peer: Jid,
+        reply: Reply<Option<crate::thirdparty::ThirdPartyOrigin>>,
+    },
     ForgetSession {
         peer: Jid,
         device: u32,
@@ -350,6 +354,17 @@ impl Client {
     pub async fn conversation(&self, peer: &Jid) -> Result<Vec<LoggedMessage>> {
         let peer = peer.to_bare();
         self.call(|reply| Cmd::Conversation { peer, reply }).await
+    }
+
+    /// Who the third-party user `peer` is (provider and visible id), as the hub stamped
+    /// their latest message; kept across restarts. `None` for someone who never wrote or is
+    /// not a third-party user.
+    pub async fn third_party(
+        &self,
+        peer: &Jid,
+    ) -> Result<Option<crate::thirdparty::ThirdPartyOrigin>> {
+        let peer = peer.to_bare();
+        self.call(|reply| Cmd::ThirdParty { peer, reply }).await
     }
 
     /// Deletes the Signal session with one device of `peer`. The next message from that

@@ -263,6 +263,17 @@ async fn a_third_party_user_enlists_and_chats_both_ways() {
     let (bob, again) = open_third_party(&w, "bob", "bob").await;
     assert_eq!(again, enlisted);
     bob.close().await;
+
+    // Alice's client remembers who bob is across a restart, for her contact list.
+    alice.close().await;
+    let alice = common::open_at(w.hub_config("alice"), &w.db("alice")).await;
+    let known = alice.third_party(&bob_jid).await.expect("look up");
+    assert_eq!(
+        known.map(|o| (o.provider, o.visible_id)),
+        Some(("birdy".to_owned(), "bob@birdy.example".to_owned()))
+    );
+    let me = alice.jid().clone();
+    assert_eq!(alice.third_party(&me).await.expect("look up"), None);
     alice.close().await;
 }
 

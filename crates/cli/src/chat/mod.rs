@@ -300,6 +300,19 @@ async fn event_loop(
     }
 }
 
+/// Labels third-party contacts with the visible id the hub stamped on their messages,
+/// which the SDK remembers across restarts (until then they show as their internal JID).
+async fn label_third_parties(client: &Client, app: &mut App) {
+    for c in &mut app.contacts {
+        if let Some((provider, visible @ None)) = &mut c.third_party
+            && let Ok(Some(origin)) = client.third_party(&c.jid).await
+            && origin.provider == *provider
+        {
+            *visible = Some(origin.visible_id);
+        }
+    }
+}
+
 /// Reloads the selected conversation and marks what is now visible as read.
 async fn reload(client: &Client, app: &mut App) {
     let Some(peer) = app.peer() else {
@@ -310,6 +323,7 @@ async fn reload(client: &Client, app: &mut App) {
         Ok(log) => app.log = log,
         Err(e) => app.notice = format!("cannot load the conversation: {e}"),
     }
+    label_third_parties(client, app).await;
     if matches!(app.view, View::Chat) {
         let unread = std::mem::take(&mut app.contacts[app.selected].unread);
         if !unread.is_empty() {

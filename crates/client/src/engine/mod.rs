@@ -205,6 +205,9 @@ impl Engine {
             Cmd::Conversation { peer, reply } => {
                 let _ = reply.send(self.store.conversation(&peer.to_string()));
             }
+            Cmd::ThirdParty { peer, reply } => {
+                let _ = reply.send(self.store.third_party(&peer.to_string()));
+            }
             Cmd::ForgetSession {
                 peer,
                 device,

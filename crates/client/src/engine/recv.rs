@@ -103,6 +103,10 @@ impl Engine {
         };
         let third_party =
             crate::thirdparty::ThirdPartyOrigin::from_stamp(m.interop, &from, &self.config.domain);
+        if let Some(t) = &third_party {
+            self.store
+                .remember_third_party(&from.to_bare().to_string(), t)?;
+        }
         let origin = Origin {
             sender: from.to_bare().to_string(),
             device,

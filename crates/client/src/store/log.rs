@@ -141,6 +141,41 @@ impl Store {
         Ok(())
     }
 
+    /// Remembers who a third-party peer is, from the hub's stamp on their latest message.
+    pub(crate) fn remember_third_party(
+        &self,
+        jid: &str,
+        origin: &crate::thirdparty::ThirdPartyOrigin,
+    ) -> Result<()> {
+        self.db
+            .prepare_cached(
+                "INSERT INTO third_party_peers (jid, provider, visible_id, updated)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (jid) DO UPDATE SET provider = ?2, visible_id = ?3, updated = ?4",
+            )?
+            .execute(params![
+                jid,
+                origin.provider,
+                origin.visible_id,
+                super::now_ms() as i64
+            ])?;
+        Ok(())
+    }
+
+    /// Who the third-party peer `jid` is, as the hub last stamped their messages.
+    pub fn third_party(&self, jid: &str) -> Result<Option<crate::thirdparty::ThirdPartyOrigin>> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT provider, visible_id FROM third_party_peers WHERE jid = ?1")?
+            .query_row([jid], |r| {
+                Ok(crate::thirdparty::ThirdPartyOrigin {
+                    provider: r.get(0)?,
+                    visible_id: r.get(1)?,
+                })
+            })
+            .optional()?)
+    }
+
     /// The conversation with `peer`, oldest first.
     pub fn conversation(&self, peer: &str) -> Result<Vec<LoggedMessage>> {
         let mut st = self.db.prepare_cached(

@@ -43,6 +43,9 @@ CREATE INDEX IF NOT EXISTS messages_by_id ON messages (id);
 CREATE TABLE IF NOT EXISTS seen (
     sender TEXT NOT NULL, device INTEGER NOT NULL, id TEXT NOT NULL, at INTEGER NOT NULL,
     PRIMARY KEY (sender, device, id));
+CREATE TABLE IF NOT EXISTS third_party_peers (
+    jid TEXT PRIMARY KEY, provider TEXT NOT NULL, visible_id TEXT NOT NULL,
+    updated INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY, to_jid TEXT NOT NULL, plaintext BLOB NOT NULL,
     acked INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);

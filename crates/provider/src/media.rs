@@ -6,7 +6,8 @@
 //! - `POST /v1/media/slot` (`Authorization: Bearer <session token>`), body
 //!   `{"size": <bytes>, "content_type": "…"}` → `{"put_url", "get_url", "expires"}`.
 //! - `PUT /v1/media/upload/{token}`: the slot's one upload, exactly `size` bytes, streamed to a
-//!   temporary file and renamed into place (never held in memory).
+//!   temporary file and renamed into place (never held in memory) by
+//!   [`portico_media::upload::receive`], as the hub's upload slots do.
 //! - `GET /v1/media/blob/{id}`: public; the 128-bit random id is the capability (the content is
 //!   ciphertext whose key only the message's recipients have).
 //!
@@ -24,11 +25,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use portico_media::blob::{BlobId, BlobStore, DiskBlobStore};
+use portico_media::upload::{self, UploadError};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
 
 use crate::problem::ApiProblem;
 use crate::routes::{AppState, now_unix};
@@ -186,64 +185,26 @@ async fn upload(
             "the slot is unknown, used or expired; ask for a new one",
         );
     };
-    let r = store(&media, &slot, body).await;
-    if r.is_err() {
-        if let Ok(mut used) = media.used.lock() {
-            if let Some(u) = used.get_mut(&slot.user) {
-                *u = u.saturating_sub(slot.size);
-            }
-        }
-    }
+    let r = upload::receive(&media.blobs, &slot.blob, slot.size, body).await;
     match r {
-        Ok(()) => StatusCode::CREATED.into_response(),
-        Err(resp) => resp,
-    }
-}
-
-async fn store(media: &Media, slot: &Slot, mut body: Body) -> Result<(), Response> {
-    let failed = |_| {
-        problem(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "storage-failed",
-            "The upload could not be stored",
-            "the provider could not store the file; try again later",
-        )
-    };
-    let mut w = media.blobs.create(&slot.blob).await.map_err(failed)?;
-    let mut got = 0u64;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
+        Ok(_) => StatusCode::CREATED.into_response(),
+        Err(e) => {
+            if let UploadError::Storage(err) = &e {
+                tracing::warn!(error = %err, "media blob write failed");
+            }
+            if let Ok(mut used) = media.used.lock() {
+                if let Some(u) = used.get_mut(&slot.user) {
+                    *u = u.saturating_sub(slot.size);
+                }
+            }
             problem(
-                StatusCode::BAD_REQUEST,
-                "upload-interrupted",
-                "Upload interrupted",
-                e.to_string(),
+                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+                e.slug(),
+                e.title(),
+                e.detail(),
             )
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        got += data.len() as u64;
-        if got > slot.size {
-            return Err(problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                "Body larger than the slot",
-                format!("the slot is for {} bytes", slot.size),
-            ));
         }
-        w.write(&data).await.map_err(failed)?;
     }
-    if got != slot.size {
-        return Err(problem(
-            StatusCode::BAD_REQUEST,
-            "size-mismatch",
-            "Body shorter than the slot",
-            format!("the slot is for {} bytes; {got} arrived", slot.size),
-        ));
-    }
-    w.commit().await.map_err(failed)?;
-    Ok(())
 }
 
 async fn download(State(media): State<Arc<Media>>, Path(id): Path<String>) -> Response {
@@ -259,38 +220,14 @@ async fn download(State(media): State<Arc<Media>>, Path(id): Path<String>) -> Re
         return not_found();
     };
     match media.blobs.open(&blob).await {
-        Ok(Some((len, mut reader))) => {
-            let (mut tx, out) = http_body_util::channel::Channel::<Bytes, std::io::Error>::new(4);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match reader.read(&mut buf).await {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            if tx
-                                .send_data(Bytes::copy_from_slice(&buf[..n]))
-                                .await
-                                .is_err()
-                            {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            tx.abort(e);
-                            break;
-                        }
-                    }
-                }
-            });
-            (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                    (header::CONTENT_LENGTH, len.to_string()),
-                ],
-                Body::new(out),
-            )
-                .into_response()
-        }
+        Ok(Some((len, reader))) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (header::CONTENT_LENGTH, len.to_string()),
+            ],
+            Body::new(upload::reader_body(reader)),
+        )
+            .into_response(),
         Ok(None) => not_found(),
         Err(_) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -8,13 +8,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use portico_media::blob::{BlobId, BlobStore};
-use tokio::io::AsyncReadExt;
+use portico_media::upload::{self, UploadError};
 
 use super::Media;
 use crate::http::Problem;
@@ -49,10 +47,9 @@ pub(crate) fn problem(
 async fn upload(
     State(media): State<Arc<Media>>,
     Path(token): Path<String>,
-    headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let resp = upload_into_slot(&media, &token, &headers, body).await;
+    let resp = upload_into_slot(&media, &token, body).await;
     match resp.extensions().get::<ProblemSlug>() {
         Some(ProblemSlug(slug)) => media.metrics.upload(slug),
         None => media.metrics.upload("stored"),
@@ -60,7 +57,7 @@ async fn upload(
     resp
 }
 
-async fn upload_into_slot(media: &Media, token: &str, headers: &HeaderMap, body: Body) -> Response {
+async fn upload_into_slot(media: &Media, token: &str, body: Body) -> Response {
     let Some(slot) = media.take_slot(token) else {
         return problem(
             StatusCode::FORBIDDEN,
@@ -69,31 +66,11 @@ async fn upload_into_slot(media: &Media, token: &str, headers: &HeaderMap, body:
             "the upload slot is unknown, used already or expired; ask for a new slot",
         );
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared {
-        if n != slot.size {
-            media.settle(&slot, false).ok();
-            return problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                if n > slot.size {
-                    "too-large"
-                } else {
-                    "size-mismatch"
-                },
-                "Body size differs from the slot",
-                format!(
-                    "the slot is for {} bytes; the request declares {n}",
-                    slot.size
-                ),
-            );
-        }
+    let result = upload::receive(&media.blobs, &slot.blob, slot.size, body).await;
+    if let Err(UploadError::Storage(e)) = &result {
+        tracing::warn!(error = %e, "media blob write failed");
     }
-    let result = store(media, &slot, body).await;
-    let stored = result.is_ok();
-    if let Err(e) = media.settle(&slot, stored) {
+    if let Err(e) = media.settle(&slot, result.is_ok()) {
         tracing::warn!(error = %e, "media metadata write failed");
         return problem(
             StatusCode::INSUFFICIENT_STORAGE,
@@ -103,60 +80,14 @@ async fn upload_into_slot(media: &Media, token: &str, headers: &HeaderMap, body:
         );
     }
     match result {
-        Ok(()) => StatusCode::CREATED.into_response(),
-        Err(r) => r,
+        Ok(_) => StatusCode::CREATED.into_response(),
+        Err(e) => problem(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            e.slug(),
+            e.title(),
+            e.detail(),
+        ),
     }
-}
-
-async fn store(media: &Media, slot: &super::slots::Slot, mut body: Body) -> Result<(), Response> {
-    let storage_failed = |e: portico_media::blob::BlobError| {
-        tracing::warn!(error = %e, "media blob write failed");
-        problem(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "storage-failed",
-            "The upload could not be stored",
-            "the hub could not store the upload; try again later",
-        )
-    };
-    let mut writer = media
-        .blobs
-        .create(&slot.blob)
-        .await
-        .map_err(storage_failed)?;
-    let mut got: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            problem(
-                StatusCode::BAD_REQUEST,
-                "upload-interrupted",
-                "The upload was interrupted",
-                format!("reading the body failed ({e}); ask for a new slot and upload again"),
-            )
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        got += data.len() as u64;
-        if got > slot.size {
-            return Err(problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                "Body larger than the slot",
-                format!("the slot is for {} bytes; more arrived", slot.size),
-            ));
-        }
-        writer.write(&data).await.map_err(storage_failed)?;
-    }
-    if got != slot.size {
-        return Err(problem(
-            StatusCode::BAD_REQUEST,
-            "size-mismatch",
-            "Body shorter than the slot",
-            format!("the slot is for {} bytes; {got} arrived", slot.size),
-        ));
-    }
-    writer.commit().await.map_err(storage_failed)?;
-    Ok(())
 }
 
 async fn download(
@@ -210,28 +141,6 @@ async fn download(
 }
 
 /// A response body fed from `reader` in 64 KiB pieces (constant memory).
-pub(crate) fn stream_body(mut reader: Box<dyn tokio::io::AsyncRead + Send + Unpin>) -> Body {
-    let (mut tx, body) = portico_media::net::channel_body(4);
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    if tx
-                        .send_data(Bytes::copy_from_slice(&buf[..n]))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tx.abort(e);
-                    break;
-                }
-            }
-        }
-    });
-    Body::new(body)
+pub(crate) fn stream_body(reader: Box<dyn tokio::io::AsyncRead + Send + Unpin>) -> Body {
+    Body::new(upload::reader_body(reader))
 }

@@ -263,7 +263,7 @@ async fn uploads_refusals_and_quota_are_counted() {
     assert_eq!(resp.status(), 201);
     let slot = hub.media.grant_slot("alice", req(300)).expect("slot");
     let resp = hub.request(put(&slot.put_url, vec![1; 200])).await;
-    assert_eq!(resp.status(), 413, "a body shorter than the slot");
+    assert_eq!(resp.status(), 400, "a body shorter than the slot");
     let resp = hub.request(put(&slot.put_url, vec![1; 300])).await;
     assert_eq!(resp.status(), 403, "the slot was used");
     let refused = hub

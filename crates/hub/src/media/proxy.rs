@@ -9,6 +9,12 @@
 //! caps the size, the wait for the first byte and the total time, streams without buffering,
 //! and limits each user's requests per minute and concurrent downloads. Each refusal is its
 //! own problem+json type.
+//!
+//! The size cap never yields a short body that looks whole: an origin announcing more than
+//! `media.proxy.max_bytes` is refused up front (`too-large`); an origin that announces no
+//! length is relayed chunked and, once it crosses the cap (or stalls, or fails), the transfer
+//! is aborted so the client sees an incomplete response; an HTTP/1.0 client, which has no
+//! chunked encoding to show that, is refused such a file (`http-version`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -17,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Request, StatusCode, Uri, Version, header};
 use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::Empty;
@@ -119,10 +125,11 @@ fn parse_target(url: &str) -> Option<Target> {
 /// The handler: [`fetch`], with its refusals counted by type.
 pub(crate) async fn proxy(
     State(media): State<Arc<Media>>,
+    version: Version,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let resp = fetch(media.clone(), &headers, &q).await;
+    let resp = fetch(media.clone(), version, &headers, &q).await;
     if let Some(ProblemSlug(slug)) = resp.extensions().get::<ProblemSlug>() {
         media.metrics.proxy_refusal(slug);
     }
@@ -130,7 +137,12 @@ pub(crate) async fn proxy(
 }
 
 /// Checks the request, fetches `src` from its registered origin and streams it back.
-async fn fetch(media: Arc<Media>, headers: &HeaderMap, q: &HashMap<String, String>) -> Response {
+async fn fetch(
+    media: Arc<Media>,
+    version: Version,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Response {
     let cfg = media.cfg.proxy.clone();
     let token = headers
         .get(header::AUTHORIZATION)
@@ -361,6 +373,16 @@ async fn fetch(media: Arc<Media>, headers: &HeaderMap, q: &HashMap<String, Strin
                 length.unwrap_or(0),
                 cfg.max_bytes
             ),
+        );
+    }
+    if length.is_none() && version < Version::HTTP_11 {
+        // Without chunked encoding, a transfer cut at the cap would end like a whole one.
+        return refuse(
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            "http-version",
+            "HTTP/1.1 required for this file",
+            "the origin did not say the file's size, so the proxy streams it chunked and can \
+             signal a cut transfer only over HTTP/1.1; retry with HTTP/1.1",
         );
     }
     let body = response.into_body();

@@ -134,9 +134,20 @@ impl Hub {
         origin: SocketAddr,
         path: &str,
     ) -> hyper::Response<hyper::body::Incoming> {
+        self.proxy_over(hyper::Version::HTTP_11, origin, path).await
+    }
+
+    /// [`Hub::proxy`] in HTTP `version`.
+    async fn proxy_over(
+        &self,
+        version: hyper::Version,
+        origin: SocketAddr,
+        path: &str,
+    ) -> hyper::Response<hyper::body::Incoming> {
         let token = self.media.proxy_token("alice").token.expect("token");
         let src = format!("https%3A%2F%2F127.0.0.1%3A{}%2F{path}", origin.port());
         let req = Request::get(format!("/v1/media/proxy?src={src}"))
+            .version(version)
             .header(header::HOST, "localhost")
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
             .body(Empty::<Bytes>::new())
@@ -213,6 +224,12 @@ async fn the_size_cap_refuses_up_front_or_aborts_the_transfer_never_truncates_si
     );
     assert!(got <= CAP, "no more than the cap is relayed: {got}");
 
+    // HTTP/1.0 has no chunked encoding to show the cut: refused before streaming.
+    let resp = hub
+        .proxy_over(hyper::Version::HTTP_10, origin_addr, "unsized")
+        .await;
+    assert_eq!(resp.status(), 505);
+
     // Under the cap: the whole body, ending cleanly.
     let resp = hub.proxy(origin_addr, "small").await;
     assert_eq!(resp.status(), 200);
@@ -230,6 +247,7 @@ async fn the_size_cap_refuses_up_front_or_aborts_the_transfer_never_truncates_si
             .get()
     };
     assert_eq!(reason("too-large"), 1);
+    assert_eq!(reason("http-version"), 1);
     assert_eq!(eventually(1, || fetched("too-large")).await, 1);
     assert_eq!(eventually(1, || fetched("ok")).await, 1);
     let proxied = m.proxied_bytes.get();

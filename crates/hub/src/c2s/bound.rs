@@ -99,12 +99,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     async fn deliver_backlog(&mut self) -> std::io::Result<()> {
         let mut after = 0;
         loop {
-            let page = self
-                .inner
-                .store
-                .pending(&self.me.account, self.me.device, after, 500, now_ms())
-                .await
-                .unwrap_or_default();
+            // The first page is ordered after every message already submitted: those were
+            // pushed (if at all) before this session registered, so it must find them here.
+            // Everything submitted later reaches it as a push.
+            let store = &self.inner.store;
+            let (account, device) = (&self.me.account, self.me.device);
+            let page = if after == 0 {
+                store.pending_ordered(account, device, 500, now_ms()).await
+            } else {
+                store.pending(account, device, after, 500, now_ms()).await
+            }
+            .unwrap_or_default();
             let Some(last) = page.last().map(|m| m.stanza_id) else {
                 break;
             };
@@ -484,9 +489,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             return;
         }
         match super::route::prepare(self.inner, &self.me, m).await {
-            Ok((copies, limits, ctx)) => {
-                // Submitted now, in order; answered in order by `on_written`.
-                let fut = self.inner.store.enqueue(copies, limits);
+            Ok((copies, limits, mut ctx)) => {
+                // Submitted now, in order (and pushed to online devices at once); answered
+                // in order by `on_written` once durable.
+                let fut = super::route::submit(self.inner, copies, limits, &mut ctx);
                 self.st.pending.push_back((fut, ctx));
             }
             Err((to, id, err)) => {

@@ -1,6 +1,8 @@
 //! Routing decisions for e2ee messages (DESIGN.md §4): addressing and the device-set check
-//! (missing and stale devices listed), one queued copy per device, and after the durable
-//! write the pushes to online devices and the sender's `<ack/>`.
+//! (missing and stale devices listed), one queued copy per device, the pushes to online
+//! devices as soon as the store has ordered the write (delivery does not wait for the disk:
+//! see [`crate::store::Store::enqueue_assigned`]), and after the durable write the sender's
+//! `<ack/>` (so no sender is told "sent" for a message that could still be lost).
 //!
 //! Before anything else about the recipient is looked at, the policy check
 //! ([`crate::policy::Policy::check`]: blocks, opt-in, new contacts, rate limits) refuses with
@@ -22,7 +24,9 @@ use portico_stanza::{CompactString, Element, Jid, ns};
 use super::session::{Bound, message_error};
 use super::{Inner, Push};
 use crate::store::sqlite::now_ms;
-use crate::store::{DeviceId, Enqueued, NewMessage, QueueLimits, QueuedMessage, StoreError};
+use crate::store::{
+    DeviceId, Enqueued, NewMessage, QueueLimits, QueuedMessage, StoreError, StoreFuture,
+};
 
 /// Flag byte of a stored payload: which element the ciphertext travels in, and its type.
 const FLAG_SELF: u8 = 1;
@@ -131,12 +135,18 @@ pub enum Reply {
 /// A refusal: where to send it, the message id, and the error.
 pub type RouteError = (Jid, Option<CompactString>, StanzaError);
 
-/// A message accepted for queueing: what `finish` needs once the write is durable.
+/// A message accepted for queueing: what [`submit`] pushes once the copies are committed,
+/// and what [`finish`] needs once the write is durable.
 pub struct SendCtx {
     msg_id: CompactString,
     sender: String,
     reply_to: Jid,
+    /// Each copy's device and payload, for the pushes (by [`submit`] if the store assigned
+    /// the stanza-id at once, else by [`finish`]).
     targets: Vec<(String, DeviceId, Vec<u8>)>,
+    /// Third-party devices among the targets: those offline get a push notification through
+    /// their provider once the message is durable.
+    third_party: Vec<(String, DeviceId)>,
 }
 
 /// Checks a message (addressing, device sets) and builds its per-device copies and the
@@ -296,24 +306,87 @@ pub async fn prepare(
         .iter()
         .map(|c| (c.account.clone(), c.device, c.payload.clone()))
         .collect();
+    let third_party = copies
+        .iter()
+        .filter(|c| crate::interop::is_third_party(&c.account))
+        .map(|c| (c.account.clone(), c.device))
+        .collect();
     let ctx = SendCtx {
         msg_id,
         sender,
         reply_to: me.jid.clone(),
         targets,
+        third_party,
     };
     Ok((copies, limits, ctx))
 }
 
-/// After the durable write: pushes each copy to its device if online, and returns the
-/// sender's `<ack/>` (with a `<queue-full/>` notice per device whose queue was full), or the
-/// error if the write failed (then nothing was sent).
-pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>) -> Reply {
+/// Hands the copies to the store and, if it assigned the stanza-id at once, pushes each
+/// online device its copy now, before the write is durable (the returned future resolves
+/// once it is, and [`finish`] then answers the sender). A device whose queue turns out to be
+/// full may still get its copy this way; the sender's ack reports the full queue.
+pub fn submit(
+    inner: &Inner,
+    copies: Vec<NewMessage>,
+    limits: QueueLimits,
+    ctx: &mut SendCtx,
+) -> StoreFuture<'static, Enqueued> {
+    let (assigned, durable) = inner.store.enqueue_assigned(copies, limits);
+    if let Some(stanza_id) = assigned {
+        let targets = std::mem::take(&mut ctx.targets);
+        push_copies(inner, ctx, stanza_id, limits.now_ms, targets, &[]);
+    }
+    durable
+}
+
+/// Pushes each copy to its device's session, if online (an offline device finds it in its
+/// backlog when it connects), skipping the devices in `skip`.
+fn push_copies(
+    inner: &Inner,
+    ctx: &SendCtx,
+    stanza_id: u64,
+    timestamp_ms: u64,
+    targets: Vec<(String, DeviceId, Vec<u8>)>,
+    skip: &[(String, DeviceId)],
+) {
+    for (account, device, payload) in targets {
+        if skip.iter().any(|(a, d)| *a == account && *d == device) {
+            continue;
+        }
+        let queued = Arc::new(QueuedMessage {
+            stanza_id,
+            sender: ctx.sender.clone(),
+            msg_id: ctx.msg_id.to_string(),
+            timestamp_ms,
+            payload,
+        });
+        inner.router.push(&account, device, Push::Deliver(queued));
+    }
+}
+
+/// After the durable write: returns the sender's `<ack/>` (with a `<queue-full/>` notice
+/// per device whose queue was full) and asks the providers of offline third-party devices
+/// for a push notification, or returns the error if the write failed (then the sender is
+/// told nothing was sent; a device may have been pushed its copy already, and de-duplicates
+/// the sender's retry).
+pub fn finish(inner: &Inner, mut ctx: SendCtx, written: Result<Enqueued, StoreError>) -> Reply {
+    if let Ok(done) = &written {
+        // The store could not assign the id at submission: push now that it is durable.
+        let targets = std::mem::take(&mut ctx.targets);
+        push_copies(
+            inner,
+            &ctx,
+            done.stanza_id,
+            done.timestamp_ms,
+            targets,
+            &done.overflowed,
+        );
+    }
     let SendCtx {
         msg_id,
-        sender,
         reply_to,
-        targets,
+        third_party,
+        ..
     } = ctx;
     let done = match written {
         Ok(done) => done,
@@ -326,22 +399,12 @@ pub fn finish(inner: &Inner, ctx: SendCtx, written: Result<Enqueued, StoreError>
         }
     };
     let q = &inner.config.queue;
-    for (account, device, payload) in targets {
-        if done
+    for (account, device) in third_party {
+        let skipped = done
             .overflowed
             .iter()
-            .any(|(a, d)| *a == account && *d == device)
-        {
-            continue;
-        }
-        let queued = Arc::new(QueuedMessage {
-            stanza_id: done.stanza_id,
-            sender: sender.clone(),
-            msg_id: msg_id.to_string(),
-            timestamp_ms: done.timestamp_ms,
-            payload,
-        });
-        if !inner.router.push(&account, device, Push::Deliver(queued)) {
+            .any(|(a, d)| *a == account && *d == device);
+        if !skipped && !inner.router.is_online(&account, device) {
             inner.interop.offline(&account, device);
         }
     }

@@ -279,6 +279,21 @@ pub trait Store: policy::PolicyStore + interop::InteropStore + Send + Sync + 'st
         copies: Vec<NewMessage>,
         limits: QueueLimits,
     ) -> StoreFuture<'static, Enqueued>;
+    /// Like [`Store::enqueue`], and also returns at once the stanza-id the message will have,
+    /// if the backend assigns it at submission. Then every write submitted after this call
+    /// (the delete that follows the message's delivery) runs after this one, and a
+    /// [`Store::pending_ordered`] read submitted after it sees the message: the caller may
+    /// push the copies to online devices before the write is durable (and acknowledge the
+    /// sender only when the future resolves). A crash in between can lose a message already
+    /// delivered; its sender, never acknowledged, sends it again. `None`: the backend cannot
+    /// (the default); the caller pushes after the durable write.
+    fn enqueue_assigned(
+        &self,
+        copies: Vec<NewMessage>,
+        limits: QueueLimits,
+    ) -> (Option<u64>, StoreFuture<'static, Enqueued>) {
+        (None, self.enqueue(copies, limits))
+    }
     /// Up to `limit` queued messages of a device with stanza-id above `after`, oldest first,
     /// not counting expired ones.
     fn pending<'a>(
@@ -289,6 +304,20 @@ pub trait Store: policy::PolicyStore + interop::InteropStore + Send + Sync + 'st
         limit: u32,
         now_ms: u64,
     ) -> StoreFuture<'a, Vec<QueuedMessage>>;
+    /// Like [`Store::pending`], but ordered after every write submitted before the call (the
+    /// messages of every [`Store::enqueue_assigned`] that returned included), answering once
+    /// they are durable: a device that registered for pushes before this call misses nothing
+    /// between its backlog and its pushes. The default is [`Store::pending`] (enough where
+    /// `enqueue_assigned` returns `None`).
+    fn pending_ordered<'a>(
+        &'a self,
+        account: &'a str,
+        device: DeviceId,
+        limit: u32,
+        now_ms: u64,
+    ) -> StoreFuture<'a, Vec<QueuedMessage>> {
+        self.pending(account, device, 0, limit, now_ms)
+    }
     /// Deletes delivered messages; returns how many existed.
     fn delete_delivered<'a>(
         &'a self,

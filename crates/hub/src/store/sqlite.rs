@@ -1,10 +1,13 @@
 //! The SQLite backend: WAL journal with `synchronous = FULL` (a commit is on disk when it
 //! returns) and one writer thread that batches concurrent writes into one transaction
-//! (group commit), so many senders share one fsync. Reads run on a small pool of reader
-//! connections on tokio's blocking threads.
+//! (group commit), so many senders share one fsync. Writes run in the order they were
+//! submitted, and a queued message's stanza-id is assigned at submission (see
+//! [`Store::enqueue_assigned`]), so its recipients can be pushed their copies before it is
+//! durable. Reads run on a small pool of reader connections on tokio's blocking threads.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -57,8 +60,6 @@ fn db(e: rusqlite::Error) -> StoreError {
 
 /// What the writer thread keeps between transactions.
 struct WriterState {
-    /// Next hub stanza-id to assign.
-    next_stanza_id: u64,
     /// Queue length per device, loaded on first use.
     depth: HashMap<(String, DeviceId), u32>,
     /// Set by a job run without its own savepoint (see [`SqliteStore::write_unguarded`])
@@ -72,7 +73,11 @@ type Job = Box<dyn FnOnce(&Connection, &mut WriterState) -> Finish + Send>;
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     path: PathBuf,
+    /// The writer's queue. A queued message's stanza-id is taken from `next_stanza_id` while
+    /// this lock is held, so ids increase in the order the writer runs (and commits) them.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Next hub stanza-id to assign.
+    next_stanza_id: AtomicU64,
     readers: Arc<Mutex<Vec<Connection>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -134,8 +139,8 @@ impl SqliteStore {
         // Stanza-ids also count time so that they keep increasing after the queue empties
         // and the hub restarts.
         let now = now_ms();
+        let next_stanza_id = (max_id as u64 + 1).max(now.saturating_mul(1000));
         let state = WriterState {
-            next_stanza_id: (max_id as u64 + 1).max(now.saturating_mul(1000)),
             depth: HashMap::new(),
             poisoned: false,
         };
@@ -151,6 +156,7 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_owned(),
             jobs: Mutex::new(Some(tx)),
+            next_stanza_id: AtomicU64::new(next_stanza_id),
             readers: Arc::new(Mutex::new(Vec::new())),
             writer: Mutex::new(Some(writer)),
         })
@@ -194,6 +200,36 @@ impl SqliteStore {
             .ok()
             .and_then(|j| j.as_ref().map(|tx| tx.send(job).is_ok()))
             .unwrap_or(false);
+        Self::answered(sent, answer)
+    }
+
+    /// Submits a queue insert under a fresh stanza-id, taken while the writer's queue is
+    /// locked (so ids increase in the writer's order); returns the id and the answer.
+    fn submit_enqueue(
+        &self,
+        op: impl FnOnce(&Connection, &mut WriterState, u64) -> Result<Enqueued, StoreError>
+        + Send
+        + 'static,
+    ) -> (Option<u64>, StoreFuture<'static, Enqueued>) {
+        let (reply, answer) = oneshot::channel::<Result<Enqueued, StoreError>>();
+        let Ok(jobs) = self.jobs.lock() else {
+            return (None, Self::answered(false, answer));
+        };
+        let Some(tx) = jobs.as_ref() else {
+            return (None, Self::answered(false, answer));
+        };
+        let id = self.next_stanza_id.fetch_add(1, Ordering::Relaxed);
+        let job = unguarded(move |conn, state| op(conn, state, id), reply);
+        let sent = tx.send(job).is_ok();
+        drop(jobs);
+        (sent.then_some(id), Self::answered(sent, answer))
+    }
+
+    /// The future of a submitted job: its answer, or `Closed` if it was not submitted.
+    fn answered<T: Send + 'static>(
+        sent: bool,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> StoreFuture<'static, T> {
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::Closed);
@@ -210,16 +246,7 @@ impl SqliteStore {
         op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn, state| {
-            let outcome = op(conn, state);
-            if outcome.is_err() {
-                state.poisoned = true;
-            }
-            Box::new(move |committed: Result<(), StoreError>| {
-                let _ = reply.send(committed.and(outcome));
-            })
-        });
-        self.submit(job, answer)
+        self.submit(unguarded(op, reply), answer)
     }
 
     fn read<T: Send + 'static>(
@@ -247,6 +274,22 @@ impl SqliteStore {
             .map_err(|_| StoreError::Closed)?
         })
     }
+}
+
+/// A job without a savepoint (see [`SqliteStore::write_unguarded`]) answering on `reply`.
+fn unguarded<T: Send + 'static>(
+    op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+) -> Job {
+    Box::new(move |conn, state| {
+        let outcome = op(conn, state);
+        if outcome.is_err() {
+            state.poisoned = true;
+        }
+        Box::new(move |committed: Result<(), StoreError>| {
+            let _ = reply.send(committed.and(outcome));
+        })
+    })
 }
 
 impl Drop for SqliteStore {
@@ -431,6 +474,11 @@ mod tests {
     #[tokio::test]
     async fn queues() {
         suite::queues(&fresh().1).await;
+    }
+
+    #[tokio::test]
+    async fn enqueue_assigned() {
+        suite::enqueue_assigned(&fresh().1).await;
     }
 
     #[tokio::test]

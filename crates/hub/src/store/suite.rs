@@ -246,3 +246,39 @@ pub async fn queues(store: &dyn Store) {
     assert_eq!(store.expire(now + 1000).await.expect("expire"), 4);
     assert_eq!(store.queue_depth().await.expect("depth"), 0);
 }
+
+/// Stanza-ids assigned at submission: `enqueue_assigned` returns the id the durable write
+/// reports, ids increase in submission order, and a `pending_ordered` read submitted after
+/// the call sees the message before the write was awaited (a device registering for pushes
+/// after an early push finds the message in its backlog).
+pub async fn enqueue_assigned(store: &dyn Store) {
+    let now = 2_000_000;
+    let mut writes = Vec::new();
+    for id in ["e1", "e2", "e3"] {
+        writes.push(store.enqueue_assigned(vec![msg("fay", 1, id)], limits(2, now)));
+    }
+    let ordered = store
+        .pending_ordered("fay", 1, 10, now)
+        .await
+        .expect("read");
+    let ids: Vec<&str> = ordered.iter().map(|m| m.msg_id.as_str()).collect();
+    let mut assigned = Vec::new();
+    let mut durable = Vec::new();
+    for (id, write) in writes {
+        assigned.push(id);
+        durable.push(write.await.expect("durable"));
+    }
+    if assigned.iter().all(Option::is_some) {
+        assert_eq!(
+            ids,
+            ["e1", "e2"],
+            "an ordered read sees what was submitted before"
+        );
+        let reported: Vec<Option<u64>> = durable.iter().map(|d| Some(d.stanza_id)).collect();
+        assert_eq!(assigned, reported, "the assigned id is the stored one");
+    } else {
+        assert!(assigned.iter().all(Option::is_none), "all or none");
+    }
+    assert!(durable[0].stanza_id < durable[1].stanza_id);
+    assert_eq!(durable[2].overflowed, [("fay".to_owned(), 1)]);
+}

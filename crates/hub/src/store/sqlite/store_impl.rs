@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, params};
 use super::{
     AccountSummary, Bundle, DeviceId, EC, Enqueued, KYBER, KeyUpload, NewMessage, PreKey,
     PrekeyCount, QueueLimits, QueuedMessage, SqliteStore, Store, StoreError, StoreFuture,
-    StoredCredentials, account_exists, count_keys, db, device_exists, queue_len, signed,
+    StoredCredentials, WriterState, account_exists, count_keys, db, device_exists, queue_len,
+    signed,
 };
 
 impl Store for SqliteStore {
@@ -380,47 +381,27 @@ impl Store for SqliteStore {
         copies: Vec<NewMessage>,
         limits: QueueLimits,
     ) -> StoreFuture<'static, Enqueued> {
-        self.write_unguarded(move |conn, state| {
-            let stanza_id = state.next_stanza_id;
-            state.next_stanza_id += 1;
-            let expires = limits.now_ms.saturating_add(limits.ttl_ms);
-            let mut overflowed = Vec::new();
-            let mut added = Vec::new();
-            {
-                let mut insert = conn
-                    .prepare_cached(
-                        "INSERT INTO queued (account, device, stanza_id, sender, msg_id, ts, expires, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    )
-                    .map_err(db)?;
-                for m in copies {
-                    if queue_len(conn, state, &m.account, m.device)? >= limits.max_per_device {
-                        overflowed.push((m.account, m.device));
-                        continue;
-                    }
-                    insert
-                        .execute(params![
-                            m.account,
-                            m.device,
-                            stanza_id as i64,
-                            m.sender,
-                            m.msg_id,
-                            limits.now_ms as i64,
-                            expires as i64,
-                            m.payload
-                        ])
-                        .map_err(db)?;
-                    added.push((m.account, m.device));
-                }
-            }
-            for key in added {
-                *state.depth.entry(key).or_insert(0) += 1;
-            }
-            Ok(Enqueued {
-                stanza_id,
-                timestamp_ms: limits.now_ms,
-                overflowed,
-            })
-        })
+        self.submit_enqueue(move |conn, state, id| enqueue_job(conn, state, copies, limits, id))
+            .1
+    }
+
+    fn enqueue_assigned(
+        &self,
+        copies: Vec<NewMessage>,
+        limits: QueueLimits,
+    ) -> (Option<u64>, StoreFuture<'static, Enqueued>) {
+        self.submit_enqueue(move |conn, state, id| enqueue_job(conn, state, copies, limits, id))
+    }
+
+    fn pending_ordered<'a>(
+        &'a self,
+        account: &'a str,
+        device: DeviceId,
+        limit: u32,
+        now_ms: u64,
+    ) -> StoreFuture<'a, Vec<QueuedMessage>> {
+        let account = account.to_owned();
+        self.write(move |conn, _| pending_rows(conn, &account, device, 0, limit, now_ms))
     }
 
     fn pending<'a>(
@@ -432,30 +413,7 @@ impl Store for SqliteStore {
         now_ms: u64,
     ) -> StoreFuture<'a, Vec<QueuedMessage>> {
         let account = account.to_owned();
-        self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT stanza_id, sender, msg_id, ts, payload FROM queued
-                     WHERE account = ?1 AND device = ?2 AND stanza_id > ?3 AND expires > ?4
-                     ORDER BY stanza_id LIMIT ?5",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map(
-                    params![account, device, after as i64, now_ms as i64, limit],
-                    |r| {
-                        Ok(QueuedMessage {
-                            stanza_id: r.get::<_, i64>(0)? as u64,
-                            sender: r.get(1)?,
-                            msg_id: r.get(2)?,
-                            timestamp_ms: r.get::<_, i64>(3)? as u64,
-                            payload: r.get(4)?,
-                        })
-                    },
-                )
-                .map_err(db)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(db)
-        })
+        self.read(move |conn| pending_rows(conn, &account, device, after, limit, now_ms))
     }
 
     fn delete_delivered<'a>(
@@ -506,3 +464,84 @@ impl Store for SqliteStore {
 }
 
 type SignedKeyRow = (u32, Vec<u8>, Vec<u8>);
+
+/// Up to `limit` queued messages of a device after `after`, oldest first, unexpired.
+fn pending_rows(
+    conn: &rusqlite::Connection,
+    account: &str,
+    device: DeviceId,
+    after: u64,
+    limit: u32,
+    now_ms: u64,
+) -> Result<Vec<QueuedMessage>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT stanza_id, sender, msg_id, ts, payload FROM queued
+             WHERE account = ?1 AND device = ?2 AND stanza_id > ?3 AND expires > ?4
+             ORDER BY stanza_id LIMIT ?5",
+        )
+        .map_err(db)?;
+    let rows = stmt
+        .query_map(
+            params![account, device, after as i64, now_ms as i64, limit],
+            |r| {
+                Ok(QueuedMessage {
+                    stanza_id: r.get::<_, i64>(0)? as u64,
+                    sender: r.get(1)?,
+                    msg_id: r.get(2)?,
+                    timestamp_ms: r.get::<_, i64>(3)? as u64,
+                    payload: r.get(4)?,
+                })
+            },
+        )
+        .map_err(db)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(db)
+}
+
+/// The queue insert of one message (every copy) under `stanza_id`, in the writer's
+/// transaction.
+fn enqueue_job(
+    conn: &rusqlite::Connection,
+    state: &mut WriterState,
+    copies: Vec<NewMessage>,
+    limits: QueueLimits,
+    stanza_id: u64,
+) -> Result<Enqueued, StoreError> {
+    let expires = limits.now_ms.saturating_add(limits.ttl_ms);
+    let mut overflowed = Vec::new();
+    let mut added = Vec::new();
+    {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO queued (account, device, stanza_id, sender, msg_id, ts, expires, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(db)?;
+        for m in copies {
+            if queue_len(conn, state, &m.account, m.device)? >= limits.max_per_device {
+                overflowed.push((m.account, m.device));
+                continue;
+            }
+            insert
+                .execute(params![
+                    m.account,
+                    m.device,
+                    stanza_id as i64,
+                    m.sender,
+                    m.msg_id,
+                    limits.now_ms as i64,
+                    expires as i64,
+                    m.payload
+                ])
+                .map_err(db)?;
+            added.push((m.account, m.device));
+        }
+    }
+    for key in added {
+        *state.depth.entry(key).or_insert(0) += 1;
+    }
+    Ok(Enqueued {
+        stanza_id,
+        timestamp_ms: limits.now_ms,
+        overflowed,
+    })
+}

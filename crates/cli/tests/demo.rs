@@ -44,6 +44,7 @@ fn demo_runs_every_step_and_exits_zero() {
         "Step 14: carol sends a photo back: hosted by Birdy, fetched through the hub's media proxy",
         "[alice phone]  receives harbour.png (image/png, 320×240, ",
         "[alice phone]  fetches it through the hub's proxy",
+        "[hub]          /metrics: 1 upload stored (alice's), 1 proxied fetch (alice's), ",
         "All 14 steps held.",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");

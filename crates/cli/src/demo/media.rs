@@ -32,6 +32,8 @@ pub(super) struct Parties<'a> {
     pub birdy: &'a Ready,
     /// carol's Birdy session token (for `POST /v1/media/slot`).
     pub carol_session: &'a str,
+    /// The hub (its `/metrics` show which way each photo went).
+    pub hub: &'a super::DemoHub,
 }
 
 /// Runs the two media steps.
@@ -132,7 +134,78 @@ pub(super) async fn steps(step: &mut Step, dir: &Path, p: Parties<'_>) -> Result
         ),
     );
     same(step, "alice phone", &sent, &got)?;
+    proxy_figures(step, p.hub, sent.size).await
+}
+
+/// Reads the hub's `/metrics` and checks the media went the way the steps say: one upload
+/// into a hub slot (alice's), and exactly one proxied fetch (alice's of carol's photo, its
+/// whole ciphertext relayed); carol fetched alice's photo directly, not through the proxy.
+async fn proxy_figures(step: &Step, hub: &super::DemoHub, plain: usize) -> Result<(), DemoError> {
+    use portico_client::portico_media::{DEFAULT_CHUNK_SIZE, ciphertext_len};
+    let expected = ciphertext_len(plain as u64, DEFAULT_CHUNK_SIZE);
+    let deadline = tokio::time::Instant::now() + super::STEP_TIMEOUT;
+    let (fetches, relayed, stored) = loop {
+        let text = metrics(hub)
+            .await
+            .map_err(|e| step.check(format!("cannot read the hub's /metrics: {e}")))?;
+        let value = |series: &str| {
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(series)?
+                        .strip_prefix(' ')?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        let figures = (
+            value("portico_media_proxy_fetches_total{outcome=\"ok\"}"),
+            value("portico_media_proxied_bytes_total"),
+            value("portico_media_uploads_total{outcome=\"stored\"}"),
+        );
+        // The fetch is counted just after its last byte left; give it a moment.
+        if figures.0 >= 1 || tokio::time::Instant::now() > deadline {
+            break figures;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    if (fetches, relayed, stored) != (1, expected, 1) {
+        return Err(step.check(format!(
+            "the hub counted {stored} uploads, {fetches} proxied fetches and {relayed} bytes \
+             relayed; expected 1 upload (alice's), 1 fetch (alice's of carol's photo) and its \
+             {expected} bytes of ciphertext"
+        )));
+    }
+    say(
+        "hub",
+        &format!(
+            "/metrics: 1 upload stored (alice's), 1 proxied fetch (alice's), {relayed} bytes of \
+             ciphertext relayed; carol's fetch never touched the proxy"
+        ),
+    );
     Ok(())
+}
+
+/// `GET /metrics` on the hub's HTTPS port, trusting its self-signed certificate.
+async fn metrics(hub: &super::DemoHub) -> Result<String, Box<dyn std::error::Error>> {
+    use portico_client::portico_media::net;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pem = std::fs::read_to_string(hub.config.data_dir.join("tls-cert.pem"))?;
+    let tls = net::tls_config_from_pem(&pem)?;
+    let tcp = tokio::net::TcpStream::connect(hub.http).await?;
+    let mut s = tokio_rustls::TlsConnector::from(tls)
+        .connect(net::server_name("localhost")?, tcp)
+        .await?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut out = Vec::new();
+    // The hub may close without a TLS close_notify; what arrived is the answer.
+    let _ = tokio::time::timeout(super::STEP_TIMEOUT, s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_owned()),
+        _ => Err(format!("unexpected answer: {}", text.lines().next().unwrap_or("")).into()),
+    }
 }
 
 /// Size and SHA-256 of some bytes, as the demo prints them.

@@ -261,6 +261,7 @@ pub(super) async fn chapter(
         carol_jid: &carol_jid,
         birdy: &birdy,
         carol_session: session.session_token.expose(),
+        hub,
     };
     let media = super::media::steps(step, dir, parties).await;
     carol.close().await;

@@ -127,7 +127,10 @@ pub async fn run(
         metrics.media.clone(),
     )?;
     let app = app.merge(crate::media::http::router(media.clone()));
-    let media_task = tokio::spawn(crate::media::slots::expire_loop(media, shutdown.clone()));
+    let media_task = tokio::spawn(crate::media::slots::expire_loop(
+        media.clone(),
+        shutdown.clone(),
+    ));
     let http_task = tokio::spawn(http::serve(http_listener, http_tls, app, shutdown.clone()));
     let c2s = crate::c2s::C2s::new(
         config.clone(),
@@ -135,6 +138,7 @@ pub async fn run(
         metrics.clone(),
         c2s_tls,
         gateway.clone(),
+        media,
     );
     let starttls_task = tokio::spawn(c2s.clone().listen(
         starttls_listener,

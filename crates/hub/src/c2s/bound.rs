@@ -448,8 +448,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 Some(super::keys::handle(self.inner, &self.me, &iq).await)
             }
             IqKind::Get(p) | IqKind::Set(p) if crate::media::slots::handles(p.ns()) => {
-                let dir = &self.inner.config.data_dir;
-                Some(crate::media::slots::handle_iq(dir, &self.me.account, &iq).await)
+                Some(crate::media::slots::handle(
+                    &self.inner.media,
+                    &self.me.account,
+                    &iq,
+                ))
             }
             IqKind::Get(p) | IqKind::Set(p) if crate::policy::iq::is_policy_iq(p) => {
                 let me = crate::policy::iq::Asker {

@@ -134,6 +134,8 @@ pub(crate) struct Inner {
     pub(crate) policy: crate::policy::Policy,
     /// The provider gateway (third-party login, push).
     pub(crate) interop: Arc<crate::interop::Gateway>,
+    /// The media service (upload slots and proxy tokens are asked for over c2s).
+    pub(crate) media: Arc<crate::media::Media>,
     /// Dropped sessions that may be resumed (XEP-0198).
     pub(crate) resumable: resume::Resumable,
     /// Registered devices per account, as the store had them a moment ago (non-empty lists
@@ -198,6 +200,7 @@ impl C2s {
         metrics: Arc<Metrics>,
         tls: Arc<rustls::ServerConfig>,
         interop: Arc<crate::interop::Gateway>,
+        media: Arc<crate::media::Media>,
     ) -> Self {
         let max = config.limits.max_connections as usize;
         Self {
@@ -209,6 +212,7 @@ impl C2s {
                 tls: TlsAcceptor::from(tls),
                 router: Router::default(),
                 interop,
+                media,
                 resumable: resume::Resumable::default(),
                 device_cache: Mutex::new(HashMap::new()),
                 connections: Arc::new(Semaphore::new(max)),

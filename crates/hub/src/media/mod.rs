@@ -25,7 +25,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -76,20 +76,6 @@ impl std::fmt::Debug for Media {
     }
 }
 
-/// Hubs running in this process, by data dir, so the c2s IQ hook finds its hub's media
-/// service (see [`for_data_dir`]).
-static RUNNING: Mutex<Vec<(PathBuf, Weak<Media>)>> = Mutex::new(Vec::new());
-
-/// The media service of the hub whose data dir is `data_dir`, if it is running.
-pub fn for_data_dir(data_dir: &std::path::Path) -> Option<Arc<Media>> {
-    let running = RUNNING.lock().ok()?;
-    running
-        .iter()
-        .rev()
-        .find(|(d, _)| d == data_dir)
-        .and_then(|(_, m)| m.upgrade())
-}
-
 impl Media {
     /// Opens the media store under `<data_dir>/media` (key in `<data_dir>/media.key`,
     /// created on first start), loads the blob index and registers the service; it counts
@@ -130,10 +116,6 @@ impl Media {
             proxy_users: Mutex::new(proxy::Usage::default()),
             metrics,
         });
-        if let Ok(mut running) = RUNNING.lock() {
-            running.retain(|(_, m)| m.strong_count() > 0);
-            running.push((config.data_dir.clone(), Arc::downgrade(&media)));
-        }
         Ok(media)
     }
 

@@ -109,20 +109,7 @@ pub fn handles(ns: &str) -> bool {
     ns == NS_HTTP_UPLOAD || ns == NS_PORTICO_MEDIA
 }
 
-/// The c2s hook: answers an upload-slot or media-token request from `account`, finding the
-/// hub's media service by its data dir ([`super::for_data_dir`]).
-pub async fn handle_iq(data_dir: &Path, account: &str, iq: &Iq) -> Iq {
-    match super::for_data_dir(data_dir) {
-        Some(media) => handle(&media, account, iq),
-        None => iq.error(
-            StanzaError::new(StanzaCondition::ServiceUnavailable)
-                .with_text("media is not available on this hub"),
-        ),
-    }
-}
-
-/// Answers an upload-slot or media-token request from `account` with `media` (for a c2s
-/// layer that holds the service itself, replacing [`handle_iq`] and the registry).
+/// The c2s hook: answers an upload-slot or media-token request from `account`.
 pub fn handle(media: &Media, account: &str, iq: &Iq) -> Iq {
     let payload = match &iq.kind {
         IqKind::Get(p) => p.clone(),

@@ -447,13 +447,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             IqKind::Get(p) | IqKind::Set(p) if p.ns() == ns::PORTICO_KEYS => {
                 Some(super::keys::handle(self.inner, &self.me, &iq).await)
             }
-            IqKind::Get(p) | IqKind::Set(p) if crate::media::slots::handles(p.ns()) => {
-                Some(crate::media::slots::handle(
-                    &self.inner.media,
-                    &self.me.account,
-                    &iq,
-                ))
-            }
+            IqKind::Get(p) | IqKind::Set(p) if crate::media::slots::handles(p.ns()) => Some(
+                crate::media::slots::handle(&self.inner.media, &self.me.account, &iq),
+            ),
             IqKind::Get(p) | IqKind::Set(p) if crate::policy::iq::is_policy_iq(p) => {
                 let me = crate::policy::iq::Asker {
                     account: &self.me.account,

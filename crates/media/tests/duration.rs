@@ -29,13 +29,13 @@ fn ms(bytes: &[u8]) -> u128 {
 fn real_files_give_the_duration_ffprobe_reports() {
     // (file, ffprobe's duration in ms, tolerance in ms).
     let cases = [
-        ("tone.wav", 1250, 0),            // 8 kHz 8-bit mono, 10000 frames
-        ("tone.opus", 2500, 0),           // Opus: 2.5 s of sine
-        ("tone.ogg", 1500, 0),            // Vorbis, 22.05 kHz
+        ("tone.wav", 1250, 0),           // 8 kHz 8-bit mono, 10000 frames
+        ("tone.opus", 2500, 0),          // Opus: 2.5 s of sine
+        ("tone.ogg", 1500, 0),           // Vorbis, 22.05 kHz
         ("tone-faststart.m4a", 2000, 0), // AAC, moov before mdat
         ("tone-moov-end.m4a", 2000, 0),  // AAC, moov after mdat
-        ("clip.mp4", 3000, 0),            // MPEG-4 video, 5 fps
-        ("clip.mov", 1200, 0),            // QuickTime
+        ("clip.mp4", 3000, 0),           // MPEG-4 video, 5 fps
+        ("clip.mov", 1200, 0),           // QuickTime
     ];
     for (name, expected, tolerance) in cases {
         let got = ms(&fixture(name));

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::provider::{Provider, start_provider};
 use common::xmpp::{Client, Login, Mech, ack_of, e2ee_message, e2ee_of, expect, login};
-use common::{Hub, admin, portico, tls_connect};
+use common::{Hub, admin, portico};
 use portico_hub::interop::wire::api::EnlistResponse;
 use portico_hub::interop::wire::keys::b64url_encode;
 use portico_hub::interop::wire::login::compose_password;
@@ -23,7 +23,6 @@ use portico_stanza::stanza::policy::{
 use portico_stanza::stanza::{Interop, Iq, IqKind, Message, StanzaCondition, StanzaError};
 use portico_stanza::{Element, Jid, ns};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const T: Duration = Duration::from_secs(10);
 const PW: &str = "password-of-policy-tests";
@@ -47,22 +46,10 @@ async fn post(
     body: &Value,
     bearer: Option<&str>,
 ) -> Value {
-    let mut tls = tls_connect(addr, cert).await;
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let body = body.to_string();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tls.write_all(req.as_bytes()).await.expect("send");
-    let mut raw = Vec::new();
-    let _ = tls.read_to_end(&mut raw).await;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {text}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    let (status, _, body) =
+        common::https_post_json(addr, cert, path, &body.to_string(), bearer).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
 }
 
 struct World {
@@ -85,29 +72,18 @@ impl World {
             .trim()
             .to_owned();
         let provider = start_provider(&dir.path().join("provider"), &hub_key);
-        let ca_file = provider.cert.to_string_lossy().into_owned();
         let mut add = vec![
-            "admin",
-            "provider",
-            "add",
-            "birdy",
-            "--domain",
-            "birdy.example",
-            "--endpoint",
-            &provider.url,
-            "--public-key",
-            &provider.public_key,
-            "--media-origin",
-            &provider.url,
-            "--ca-file",
-            &ca_file,
-            "--data",
-            &data,
+            "admin".to_owned(),
+            "provider".into(),
+            "add".into(),
+            "birdy".into(),
         ];
+        add.extend(provider.registration_args());
+        add.extend(["--data".into(), data.clone()]);
         for limit in limits {
-            add.extend(["--limit", limit]);
+            add.extend(["--limit".into(), (*limit).to_owned()]);
         }
-        run(&add);
+        run(&add.iter().map(String::as_str).collect::<Vec<_>>());
         for user in first_party {
             let (ok, out) = admin(&hub_data, &["add", user, "--password", PW]);
             assert!(ok, "{out}");

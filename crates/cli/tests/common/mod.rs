@@ -168,12 +168,36 @@ pub async fn tls_connect(addr: SocketAddr, cert: &Path) -> TlsStream<TcpStream> 
 
 /// `GET path` over HTTPS; returns (status, content-type, body).
 pub async fn https_get(addr: SocketAddr, cert: &Path, path: &str) -> (u16, String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    https_request(addr, cert, &request).await
+}
+
+/// `POST path` over HTTPS with a JSON body and an optional bearer token; returns (status,
+/// content type, body).
+pub async fn https_post_json(
+    addr: SocketAddr,
+    cert: &Path,
+    path: &str,
+    body: &str,
+    bearer: Option<&str>,
+) -> (u16, String, String) {
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    https_request(addr, cert, &request).await
+}
+
+/// Sends one whole HTTP/1.1 request (with `Connection: close`) over TLS and reads the answer:
+/// (status, content type, body).
+pub async fn https_request(addr: SocketAddr, cert: &Path, request: &str) -> (u16, String, String) {
     let mut tls = tls_connect(addr, cert).await;
-    tls.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .expect("send request");
+    tls.write_all(request.as_bytes())
+        .await
+        .expect("send request");
     let mut raw = Vec::new();
     let _ = tls.read_to_end(&mut raw).await;
     let text = String::from_utf8_lossy(&raw).into_owned();

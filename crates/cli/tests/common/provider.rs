@@ -28,6 +28,25 @@ impl Drop for Provider {
     }
 }
 
+impl Provider {
+    /// The flags of `portico admin provider add <id>` that register this provider for the
+    /// domain `birdy.example`: endpoint, public key, media origin and certificate.
+    pub fn registration_args(&self) -> Vec<String> {
+        vec![
+            "--domain".into(),
+            "birdy.example".into(),
+            "--endpoint".into(),
+            self.url.clone(),
+            "--public-key".into(),
+            self.public_key.clone(),
+            "--media-origin".into(),
+            self.url.clone(),
+            "--ca-file".into(),
+            self.cert.to_string_lossy().into_owned(),
+        ]
+    }
+}
+
 /// Starts `portico provider serve` on a free loopback port with `data` as its data dir,
 /// trusting `hub_key`, and waits for its ready line.
 pub fn start_provider(data: &Path, hub_key: &str) -> Provider {

@@ -283,13 +283,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             return;
         }
         let ids = std::mem::take(&mut self.st.to_delete);
-        let store = self.inner.store.clone();
-        let (account, device) = (self.me.account.clone(), self.me.device);
-        tokio::spawn(async move {
-            if let Err(e) = store.delete_delivered(&account, device, ids).await {
-                tracing::warn!(error = %e, "deleting delivered messages failed; they will be redelivered");
-            }
-        });
+        self.inner
+            .store
+            .forget_delivered(&self.me.account, self.me.device, ids);
     }
 
     async fn on_event(&mut self, read: Result<Event, ReadEnd>) -> Flow {

@@ -325,6 +325,11 @@ pub trait Store: policy::PolicyStore + interop::InteropStore + Send + Sync + 'st
         device: DeviceId,
         stanza_ids: Vec<u64>,
     ) -> StoreFuture<'a, usize>;
+    /// Like [`Store::delete_delivered`], but with nothing to wait for: submitted before it
+    /// returns (so ordered after every write already submitted), done in the background, a
+    /// failure logged (the messages are then delivered again on the next connection). For
+    /// the device acks of the routing hot path, which would otherwise each need a task.
+    fn forget_delivered(&self, account: &str, device: DeviceId, stanza_ids: Vec<u64>);
     /// Deletes every message past its expiry; returns how many.
     fn expire(&self, now_ms: u64) -> StoreFuture<'_, usize>;
     /// Messages waiting in all queues.

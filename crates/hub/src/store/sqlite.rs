@@ -194,13 +194,16 @@ impl SqliteStore {
         job: Job,
         answer: oneshot::Receiver<Result<T, StoreError>>,
     ) -> StoreFuture<'static, T> {
-        let sent = self
-            .jobs
+        Self::answered(self.send_job(job), answer)
+    }
+
+    /// Hands `job` to the writer thread; false if the writer is gone.
+    fn send_job(&self, job: Job) -> bool {
+        self.jobs
             .lock()
             .ok()
             .and_then(|j| j.as_ref().map(|tx| tx.send(job).is_ok()))
-            .unwrap_or(false);
-        Self::answered(sent, answer)
+            .unwrap_or(false)
     }
 
     /// Submits a queue insert under a fresh stanza-id, taken while the writer's queue is
@@ -247,6 +250,28 @@ impl SqliteStore {
     ) -> StoreFuture<'static, T> {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
         self.submit(unguarded(op, reply), answer)
+    }
+
+    /// Like `write_unguarded`, with no answer: a failure is logged (and, as there, fails
+    /// the whole group's transaction).
+    fn write_detached<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
+    ) {
+        let job: Job = Box::new(move |conn, state| {
+            let outcome = op(conn, state).map(drop);
+            if outcome.is_err() {
+                state.poisoned = true;
+            }
+            Box::new(move |committed: Result<(), StoreError>| {
+                if let Err(e) = committed.and(outcome) {
+                    tracing::warn!(error = %e, "a background write failed; delivered messages will be delivered again");
+                }
+            })
+        });
+        if !self.send_job(job) {
+            tracing::warn!("the store is closed; delivered messages will be delivered again");
+        }
     }
 
     fn read<T: Send + 'static>(

@@ -235,6 +235,21 @@ pub async fn queues(store: &dyn Store) {
         .await
         .expect("room again");
     assert!(d.overflowed.is_empty());
+    // A detached delete is ordered before any later write: the queue has room at once.
+    store.forget_delivered("erin", 1, vec![pending[1].stanza_id]);
+    let e = store
+        .enqueue(vec![msg("erin", 1, "m5")], limits(2, now))
+        .await
+        .expect("room after the detached delete");
+    assert!(e.overflowed.is_empty(), "the detached delete made room");
+    let left: Vec<String> = store
+        .pending("erin", 1, 0, 10, now)
+        .await
+        .expect("pending")
+        .into_iter()
+        .map(|m| m.msg_id)
+        .collect();
+    assert_eq!(left, ["m4", "m5"]);
     assert!(
         store
             .pending("erin", 2, 0, 10, now + 1000)

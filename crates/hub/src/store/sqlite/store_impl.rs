@@ -1,6 +1,6 @@
 //! The [`Store`] trait for [`SqliteStore`]: each method as one SQL job.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     AccountSummary, Bundle, DeviceId, EC, Enqueued, KYBER, KeyUpload, NewMessage, PreKey,
@@ -424,22 +424,15 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, usize> {
         let account = account.to_owned();
         self.write_unguarded(move |conn, state| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "DELETE FROM queued WHERE account = ?1 AND device = ?2 AND stanza_id = ?3",
-                )
-                .map_err(db)?;
-            let mut n = 0;
-            for id in stanza_ids {
-                n += stmt
-                    .execute(params![account, device, id as i64])
-                    .map_err(db)?;
-            }
-            if let Some(depth) = state.depth.get_mut(&(account, device)) {
-                *depth = depth.saturating_sub(n as u32);
-            }
-            Ok(n)
+            delete_rows(conn, state, account, device, stanza_ids)
         })
+    }
+
+    fn forget_delivered(&self, account: &str, device: DeviceId, stanza_ids: Vec<u64>) {
+        let account = account.to_owned();
+        self.write_detached(move |conn, state| {
+            delete_rows(conn, state, account, device, stanza_ids)
+        });
     }
 
     fn expire(&self, now_ms: u64) -> StoreFuture<'_, usize> {
@@ -544,4 +537,27 @@ fn enqueue_job(
         timestamp_ms: limits.now_ms,
         overflowed,
     })
+}
+
+/// Deletes a device's delivered messages by stanza-id; returns how many existed.
+fn delete_rows(
+    conn: &Connection,
+    state: &mut WriterState,
+    account: String,
+    device: DeviceId,
+    stanza_ids: Vec<u64>,
+) -> Result<usize, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("DELETE FROM queued WHERE account = ?1 AND device = ?2 AND stanza_id = ?3")
+        .map_err(db)?;
+    let mut n = 0;
+    for id in stanza_ids {
+        n += stmt
+            .execute(params![account, device, id as i64])
+            .map_err(db)?;
+    }
+    if let Some(depth) = state.depth.get_mut(&(account, device)) {
+        *depth = depth.saturating_sub(n as u32);
+    }
+    Ok(n)
 }

@@ -72,9 +72,10 @@ pub fn open_store(config: &Config) -> Result<SqliteStore, ServeError> {
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    Ok(SqliteStore::open(
+    Ok(SqliteStore::open_with_commit_wait(
         &config.database_path(),
         config.queue.group_commit_max,
+        std::time::Duration::from_millis(config.queue.group_commit_wait_ms.into()),
     )?)
 }
 

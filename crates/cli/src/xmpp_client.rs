@@ -1,6 +1,8 @@
 //! A small XMPP client for `portico bench` and the end-to-end tests: direct TLS or STARTTLS,
 //! SASL SCRAM-SHA-256 or PLAIN, bind, then elements in and out. A reader task parses the
-//! stream and hands complete elements over a channel, so sending never waits on receiving.
+//! stream and hands complete elements over a channel, so sending never waits on receiving
+//! ([`Client`]); the bench takes the bound stream as it is ([`Client::login`]) and drives
+//! reading and writing in one task per connection.
 
 #![allow(dead_code)]
 
@@ -165,6 +167,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
     }
 }
 
+impl Raw<TlsStream<TcpStream>> {
+    fn bound(self, jid: Jid) -> BoundStream {
+        BoundStream {
+            io: self.io,
+            parser: self.parser,
+            jid,
+        }
+    }
+}
+
 fn nonce() -> String {
     let mut b = [0u8; 18];
     let _ = getrandom::fill(&mut b);
@@ -196,9 +208,26 @@ pub async fn register(login: &Login) -> Result<(), ClientError> {
     }
 }
 
+/// A logged-in, bound stream for a caller that drives its own I/O (the bench: one task per
+/// connection, reading and writing, with no reader task or channel in between).
+pub struct BoundStream {
+    /// The TLS stream.
+    pub io: TlsStream<TcpStream>,
+    /// The stream parser, holding whatever the server sent after the bind answer.
+    pub parser: StreamParser,
+    /// The bound full JID.
+    pub jid: Jid,
+}
+
 impl Client {
     /// Connects, authenticates and binds.
     pub async fn connect(login: &Login) -> Result<Client, ClientError> {
+        let bound = Self::login(login).await?;
+        Ok(Self::start(bound))
+    }
+
+    /// Connects, authenticates and binds, and hands over the stream as it is.
+    pub async fn login(login: &Login) -> Result<BoundStream, ClientError> {
         let mut tcp = TcpStream::connect(login.addr).await?;
         let _ = tcp.set_nodelay(true);
         if login.starttls {
@@ -281,7 +310,7 @@ impl Client {
                 login.resource.as_deref().unwrap_or_default()
             ))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            return Ok(Self::start(raw, jid));
+            return Ok(raw.bound(jid));
         }
         raw.send(Iq::set(
             "bind",
@@ -297,17 +326,21 @@ impl Client {
             },
             _ => return Err(ClientError::Bind(reply.to_string())),
         };
-        Ok(Self::start(raw, jid))
+        Ok(raw.bound(jid))
     }
 
     /// A client over an established TLS stream, as if `jid` were bound already (for tests of
     /// the client's own I/O).
     pub fn over(tls: TlsStream<TcpStream>, jid: Jid) -> Client {
-        Self::start(Raw::new(tls), jid)
+        Self::start(Raw::new(tls).bound(jid))
     }
 
-    fn start(raw: Raw<TlsStream<TcpStream>>, jid: Jid) -> Client {
-        let Raw { io, mut parser, .. } = raw;
+    fn start(bound: BoundStream) -> Client {
+        let BoundStream {
+            io,
+            mut parser,
+            jid,
+        } = bound;
         let (reader, writer) = tokio::io::split(io);
         let (tx, incoming) = mpsc::unbounded_channel();
         // Elements already buffered go first.

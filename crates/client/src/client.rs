@@ -98,7 +98,9 @@ pub enum Event {
         /// inbox). `None` for the hub's own users.
         third_party: Option<crate::thirdparty::ThirdPartyOrigin>,
     },
-    /// The hub has the message queued for every device (one tick).
+    /// The hub has the message queued for every device (one tick). Once per message; it
+    /// may follow [`Event::Delivered`] or [`Event::Read`] when the recipient answered before
+    /// the hub's durable write was acknowledged (the status in the log never goes down).
     Sent {
         /// The message id.
         id: String,

@@ -47,13 +47,7 @@ async fn first_message_reply_delivery_and_read_receipts() {
             id.as_str()
         )
     );
-    wait_for(
-        &mut alice,
-        "the hub's ack",
-        |e| matches!(e, Event::Sent { id: s } if *s == id),
-    )
-    .await;
-    wait_delivered(&mut alice, &id).await;
+    common::wait_sent_and_delivered(&mut alice, &id).await;
 
     let reply = bob
         .send_text(&jid("alice@localhost"), "hello Alice")
@@ -81,6 +75,45 @@ async fn first_message_reply_delivery_and_read_receipts() {
         lines,
         [("hi Bob", Status::Received), ("hello Alice", Status::Read)]
     );
+}
+
+/// The hub pushes a message to online devices before its durable write answers the sender,
+/// so the recipient's receipt can overtake the hub's ack (here a long commit window makes
+/// sure it does): the sender still gets `Sent`, after `Delivered`, and the logged status
+/// stays "delivered".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_ack_still_counts_when_the_receipt_overtakes_it() {
+    let hub = TestHub::start(
+        &["alice", "bob"],
+        &[("PORTICO_QUEUE_GROUP_COMMIT_WAIT_MS", "400")],
+    )
+    .await;
+    let mut alice = hub.open("alice", "alice").await;
+    let mut bob = hub.open("bob", "bob").await;
+    let id = alice
+        .send_text(&jid("bob@localhost"), "quick")
+        .await
+        .expect("send");
+    wait_text(&mut bob, "quick").await;
+    let mut order = Vec::new();
+    let deadline = tokio::time::Instant::now() + common::T;
+    while !order.contains(&"sent") {
+        let ev = tokio::time::timeout_at(deadline, alice.next_event())
+            .await
+            .expect("the hub's ack in time")
+            .expect("the client runs");
+        match ev {
+            Event::Delivered { id: d, .. } if d == id => order.push("delivered"),
+            Event::Sent { id: s } if s == id => order.push("sent"),
+            _ => {}
+        }
+    }
+    assert_eq!(order, ["delivered", "sent"], "the receipt came first");
+    let log = alice
+        .conversation(&jid("bob@localhost"))
+        .await
+        .expect("log");
+    assert_eq!(log.last().map(|m| m.status), Some(Status::Delivered));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,13 +138,7 @@ async fn a_removed_device_is_dropped_from_the_device_set_and_sending_goes_on() {
         .await
         .expect("send");
     wait_text(&mut bob1, "only the phone now").await;
-    wait_for(
-        &mut alice,
-        "the hub's ack",
-        |e| matches!(e, Event::Sent { id: s } if *s == id),
-    )
-    .await;
-    wait_delivered(&mut alice, &id).await;
+    common::wait_sent_and_delivered(&mut alice, &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

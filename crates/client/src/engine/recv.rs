@@ -46,8 +46,12 @@ impl Engine {
         if let Some(ack) = &m.ack {
             let id = ack.id.to_string();
             self.attempts.remove(&id);
-            self.store.outbox_acked(&id)?;
-            if self.store.raise_status(&id, Status::SentToHub)? {
+            let first_ack = self.store.outbox_acked(&id)?;
+            self.store.raise_status(&id, Status::SentToHub)?;
+            // Once per message, on its first ack, even if a recipient's receipt came first
+            // (the hub pushes to online devices before its durable write is acknowledged):
+            // the event says the hub holds it; the logged status never goes down.
+            if first_ack && self.store.is_outgoing(&id)? {
                 self.emit(Event::Sent { id });
             }
             return Ok(());

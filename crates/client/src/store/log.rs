@@ -131,6 +131,19 @@ impl Store {
         Ok(true)
     }
 
+    /// Whether `id` is an outgoing message in the log (not a receipt or a resend request).
+    pub(crate) fn is_outgoing(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT 1 FROM messages WHERE id = ?1 AND direction = 'out'",
+                [id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// Marks an outgoing message that is still sending as failed.
     pub(crate) fn set_failed(&self, id: &str) -> Result<()> {
         self.db.execute(
@@ -262,11 +275,14 @@ impl Store {
             .optional()?)
     }
 
-    /// Marks a kept message as acknowledged by the hub.
-    pub(crate) fn outbox_acked(&self, id: &str) -> Result<()> {
-        self.db
-            .execute("UPDATE outbox SET acked = 1 WHERE id = ?1", [id])?;
-        Ok(())
+    /// Marks a kept message as acknowledged by the hub; returns whether this was its first
+    /// acknowledgement.
+    pub(crate) fn outbox_acked(&self, id: &str) -> Result<bool> {
+        let changed = self.db.execute(
+            "UPDATE outbox SET acked = 1 WHERE id = ?1 AND acked = 0",
+            [id],
+        )?;
+        Ok(changed > 0)
     }
 
     /// Messages written to the hub but never acknowledged (to resend after a reconnect).
@@ -336,7 +352,8 @@ mod tests {
 
         s.outbox_put("m9", "bob@d", b"sealed").expect("put");
         assert_eq!(s.outbox_unacked().expect("unacked"), ["m9"]);
-        s.outbox_acked("m9").expect("ack");
+        assert!(s.outbox_acked("m9").expect("ack"), "the first ack");
+        assert!(!s.outbox_acked("m9").expect("ack"), "a repeated ack");
         assert!(s.outbox_unacked().expect("unacked").is_empty());
         assert!(
             s.outbox_get("m9").expect("get").is_some(),

@@ -219,6 +219,23 @@ pub async fn wait_delivered(client: &mut Client, id: &str) {
     .await;
 }
 
+/// Waits for both the hub's ack (`Sent`) and a recipient's receipt (`Delivered`) of `id`,
+/// in either order: the hub pushes to online devices before its durable write answers the
+/// sender, so the receipt may come first.
+pub async fn wait_sent_and_delivered(client: &mut Client, id: &str) {
+    let deadline = tokio::time::Instant::now() + T;
+    let (mut sent, mut delivered) = (false, false);
+    while !(sent && delivered) {
+        match tokio::time::timeout_at(deadline, client.next_event()).await {
+            Ok(Some(Event::Sent { id: s })) if s == id => sent = true,
+            Ok(Some(Event::Delivered { id: d, .. })) if d == id => delivered = true,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("client stopped while waiting for the ack and receipt of {id}"),
+            Err(_) => panic!("timed out waiting for {id}: sent {sent}, delivered {delivered}"),
+        }
+    }
+}
+
 /// Prepares a database at `path` that binds `account`'s existing `device` with a new
 /// identity (as a reinstalled app that kept its device id would).
 pub fn bind_fresh_database_to(path: &Path, account: &str, device: u32) {

@@ -77,6 +77,17 @@ pub enum MediaError {
     /// Timed out.
     #[error("{0} timed out")]
     Timeout(&'static str),
+    /// The preview the caller gave is larger than an attachment message may carry; nothing
+    /// was uploaded.
+    #[error(
+        "the thumbnail is {size} bytes, over the {limit}-byte limit of an attachment message; scale it down, or leave FileOptions::thumbnail empty for the SDK to make one"
+    )]
+    ThumbnailTooLarge {
+        /// The thumbnail's size.
+        size: usize,
+        /// The limit (`portico_content::Limits::max_thumbnail_bytes`).
+        limit: usize,
+    },
 }
 
 impl From<StreamError> for MediaError {
@@ -277,6 +288,21 @@ pub(crate) fn log_line(a: &Attachment) -> String {
     format!("[file] {} ({} bytes)", a.file_name, a.size)
 }
 
+impl FileOptions {
+    /// Refuses, before anything is uploaded, what would make an attachment message its
+    /// recipients refuse.
+    fn check(&self) -> Result<(), MediaError> {
+        let limit = portico_content::Limits::default().max_thumbnail_bytes;
+        if self.thumbnail.len() > limit {
+            return Err(MediaError::ThumbnailTooLarge {
+                size: self.thumbnail.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Client {
     async fn media_iq(&self, payload: Element) -> Result<Element, MediaError> {
         self.call(|reply| Cmd::MediaIq { payload, reply })
@@ -291,6 +317,7 @@ impl Client {
         path: &Path,
         opts: FileOptions,
     ) -> Result<Attachment, MediaError> {
+        opts.check()?;
         let file = tokio::fs::File::open(path).await.map_err(io_err(path))?;
         let plain_len = file.metadata().await.map_err(io_err(path))?.len();
         let size = ciphertext_len(plain_len, DEFAULT_CHUNK_SIZE);
@@ -321,6 +348,7 @@ impl Client {
         path: &Path,
         opts: FileOptions,
     ) -> Result<Attachment, MediaError> {
+        opts.check()?;
         let file = tokio::fs::File::open(path).await.map_err(io_err(path))?;
         let plain_len = file.metadata().await.map_err(io_err(path))?.len();
         let size = ciphertext_len(plain_len, DEFAULT_CHUNK_SIZE);

@@ -128,6 +128,30 @@ async fn an_image_gets_a_preview_a_bomb_none_and_a_voice_note_its_duration() {
         .await
         .expect("send again");
     assert_eq!(next_attachment(&mut bob).await.duration_ms, 1234);
+
+    // A caller's thumbnail over the attachment message's 64 KiB is refused before the upload.
+    let err = alice
+        .send_file(
+            &bob_jid(),
+            &voice,
+            FileOptions {
+                thumbnail: vec![0; 64 * 1024 + 1],
+                ..FileOptions::default()
+            },
+        )
+        .await
+        .expect_err("an oversized thumbnail");
+    assert!(
+        matches!(
+            err,
+            portico_client::MediaError::ThumbnailTooLarge {
+                size: 65537,
+                limit: 65536
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("scale it down"), "{err}");
 }
 
 /// CRC-32 (IEEE, as PNG chunks use).

@@ -166,7 +166,7 @@ impl Default for QueueConfig {
         Self {
             ttl_days: 30,
             max_per_device: 10_000,
-            group_commit_max: 1024,
+            group_commit_max: 8192,
             group_commit_wait_ms: 4,
         }
     }

@@ -330,7 +330,9 @@ pub trait Store: policy::PolicyStore + interop::InteropStore + Send + Sync + 'st
     /// failure logged (the messages are then delivered again on the next connection). For
     /// the device acks of the routing hot path, which would otherwise each need a task.
     fn forget_delivered(&self, account: &str, device: DeviceId, stanza_ids: Vec<u64>);
-    /// Deletes every message past its expiry; returns how many.
+    /// Deletes messages past their expiry; returns how many. A backend may keep an expired
+    /// message queued after a live one (after the ttl was lowered) until that one expires
+    /// too; reads never return expired messages either way.
     fn expire(&self, now_ms: u64) -> StoreFuture<'_, usize>;
     /// Messages waiting in all queues.
     fn queue_depth(&self) -> StoreFuture<'_, u64>;

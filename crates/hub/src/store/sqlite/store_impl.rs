@@ -436,9 +436,24 @@ impl Store for SqliteStore {
     }
 
     fn expire(&self, now_ms: u64) -> StoreFuture<'_, usize> {
+        // The expired messages are a prefix of the table in arrival order (one ttl for all):
+        // the scan stops at the first live row, and the delete is a range of rowids. After
+        // `ttl_days` is lowered, messages queued later may expire before earlier ones; they
+        // are never delivered (reads skip expired rows) and leave the disk with the prefix.
         self.write(move |conn, state| {
+            let live: Option<i64> = conn
+                .query_row(
+                    "SELECT seq FROM queued WHERE expires > ?1 ORDER BY seq LIMIT 1",
+                    [now_ms as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
             let n = conn
-                .execute("DELETE FROM queued WHERE expires <= ?1", [now_ms as i64])
+                .execute(
+                    "DELETE FROM queued WHERE seq < ?2 AND expires <= ?1",
+                    params![now_ms as i64, live.unwrap_or(i64::MAX)],
+                )
                 .map_err(db)?;
             if n > 0 {
                 state.depth.clear();

@@ -4,19 +4,14 @@
 
 mod common;
 
-use common::{Hub, portico};
+use common::Hub;
 
 /// Runs `portico bench` with `args` and returns (success, stdout + stderr).
 fn bench(args: &[&str]) -> (bool, String) {
-    let out = portico()
-        .arg("bench")
-        .args(args)
-        .env_remove("PORTICO_LOG")
-        .output()
-        .expect("run portico bench");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    let all: Vec<&str> = std::iter::once("bench")
+        .chain(args.iter().copied())
+        .collect();
+    common::run(&all)
 }
 
 /// The counts of the report's "sent N acked N delivered N (errors N)" line.

@@ -12,23 +12,12 @@ use std::time::{Duration, Instant};
 
 use common::provider::{Provider, start_provider};
 use common::xmpp::{Client, ClientError, Login, Mech, e2ee_message, expect, stream_error};
-use common::{Hub, portico};
+use common::{Hub, run};
 use portico_hub::interop::wire::api::{EnlistResponse, Problem};
 use portico_hub::interop::wire::assertion::{self, Claims};
 use portico_hub::interop::wire::keys::{b64url_encode, encode_public_key};
 use portico_hub::interop::wire::login::compose_password;
 use serde_json::{Value, json};
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = portico()
-        .args(args)
-        .env_remove("PORTICO_LOG")
-        .output()
-        .expect("run portico");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
 
 /// `POST path` over HTTPS with a JSON body; returns (status, content type, body).
 async fn post(

@@ -28,14 +28,8 @@ const T: Duration = Duration::from_secs(10);
 const PW: &str = "password-of-policy-tests";
 
 fn run(args: &[&str]) -> String {
-    let out = portico()
-        .args(args)
-        .env_remove("PORTICO_LOG")
-        .output()
-        .expect("run portico");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "portico {args:?}: {text}");
+    let (ok, text) = common::run(args);
+    assert!(ok, "portico {args:?}: {text}");
     text
 }
 

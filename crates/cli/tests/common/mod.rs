@@ -34,19 +34,27 @@ pub fn portico() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portico"))
 }
 
-/// Runs `portico admin user …` with `args` against `data` and returns (success, stdout+stderr).
-pub fn admin(data: &Path, args: &[&str]) -> (bool, String) {
+/// Runs `portico` with `args` (no `PORTICO_LOG`) and returns (success, stdout+stderr).
+pub fn run(args: &[&str]) -> (bool, String) {
     let out = portico()
-        .args(["admin", "user"])
         .args(args)
-        .arg("--data")
-        .arg(data)
         .env_remove("PORTICO_LOG")
         .output()
-        .expect("run portico admin");
+        .expect("run portico");
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
+}
+
+/// Runs `portico admin user …` with `args` against `data` and returns (success, stdout+stderr).
+pub fn admin(data: &Path, args: &[&str]) -> (bool, String) {
+    let data = data.to_str().expect("a UTF-8 data dir");
+    let all: Vec<&str> = ["admin", "user"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["--data", data])
+        .collect();
+    run(&all)
 }
 
 impl Hub {

@@ -408,6 +408,17 @@ mod tests {
     use super::*;
     use crate::store::suite;
 
+    /// A copy for device 1 of account "a", with message id `id`.
+    fn copy(id: &str) -> NewMessage {
+        NewMessage {
+            account: "a".into(),
+            device: 1,
+            sender: "b@x/1".into(),
+            msg_id: id.into(),
+            payload: vec![1],
+        }
+    }
+
     fn fresh() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(&dir.path().join("db.sqlite3"), 64).expect("open");
@@ -448,22 +459,12 @@ mod tests {
             ttl_ms: u64::MAX / 4,
             now_ms: 1,
         };
-        let copy = NewMessage {
-            account: "a".into(),
-            device: 1,
-            sender: "b@x/1".into(),
-            msg_id: "1".into(),
-            payload: vec![1],
-        };
         let first = {
             let store = SqliteStore::open(&path, 8).expect("open");
-            store
-                .enqueue(vec![copy.clone()], lim)
-                .await
-                .expect("enqueue")
+            store.enqueue(vec![copy("1")], lim).await.expect("enqueue")
         };
         let store = SqliteStore::open(&path, 8).expect("reopen");
-        let second = store.enqueue(vec![copy], lim).await.expect("enqueue");
+        let second = store.enqueue(vec![copy("1")], lim).await.expect("enqueue");
         assert!(second.stanza_id > first.stanza_id);
         assert_eq!(
             store
@@ -544,13 +545,6 @@ mod tests {
             ttl_ms: 1 << 40,
             now_ms: 1,
         };
-        let copy = |id: &str| NewMessage {
-            account: "a".into(),
-            device: 1,
-            sender: "b@x/1".into(),
-            msg_id: id.into(),
-            payload: vec![1],
-        };
         let started = std::time::Instant::now();
         let first = store.enqueue(vec![copy("1")], lim);
         tokio::time::sleep(std::time::Duration::from_millis(60)).await;
@@ -582,13 +576,6 @@ mod tests {
             max_per_device: 100,
             ttl_ms,
             now_ms,
-        };
-        let copy = |id: &str| NewMessage {
-            account: "a".into(),
-            device: 1,
-            sender: "b@x/1".into(),
-            msg_id: id.into(),
-            payload: vec![1],
         };
         for (id, ttl) in [("old1", 10), ("old2", 10), ("live", 1000), ("short", 10)] {
             store

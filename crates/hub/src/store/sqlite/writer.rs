@@ -49,6 +49,7 @@ pub(super) fn unguarded<T: Send + 'static>(
     })
 }
 
+/// Runs `op` inside a savepoint: its failure undoes only its own changes, not the group's.
 pub(super) fn run_in_savepoint<T>(
     conn: &Connection,
     state: &mut WriterState,
@@ -76,6 +77,7 @@ pub(super) fn run_in_savepoint<T>(
 }
 
 impl Submitted {
+    /// `job`, submitted now.
     pub(super) fn now(job: Job) -> Self {
         Self {
             at: Instant::now(),
@@ -103,6 +105,8 @@ fn take_waiting(rx: &mpsc::Receiver<Submitted>, jobs: &mut Vec<Job>, max: usize)
     }
 }
 
+/// The writer thread: takes a group (see [`Group`]), runs its jobs in one transaction,
+/// commits, and answers each job with the outcome; ends when every submitter is gone.
 pub(super) fn writer_loop(
     conn: Connection,
     mut state: WriterState,

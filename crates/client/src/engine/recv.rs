@@ -51,7 +51,7 @@ impl Engine {
             // Once per message, on its first ack, even if a recipient's receipt came first
             // (the hub pushes to online devices before its durable write is acknowledged):
             // the event says the hub holds it; the logged status never goes down.
-            if first_ack && self.store.is_outgoing(&id)? {
+            if first_ack && self.store.outgoing_status(&id)?.is_some() {
                 self.emit(Event::Sent { id });
             }
             return Ok(());

@@ -110,18 +110,10 @@ impl Store {
 
     /// Raises the status of an outgoing message (never lowers it). Returns whether it rose.
     pub(crate) fn raise_status(&self, id: &str, status: Status) -> Result<bool> {
-        let current: Option<String> = self
-            .db
-            .query_row(
-                "SELECT status FROM messages WHERE id = ?1 AND direction = 'out'",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(current) = current else {
+        let Some(current) = self.outgoing_status(id)? else {
             return Ok(false);
         };
-        if Status::parse(&current)? >= status {
+        if current >= status {
             return Ok(false);
         }
         self.db.execute(
@@ -131,17 +123,18 @@ impl Store {
         Ok(true)
     }
 
-    /// Whether `id` is an outgoing message in the log (not a receipt or a resend request).
-    pub(crate) fn is_outgoing(&self, id: &str) -> Result<bool> {
-        Ok(self
+    /// The status of outgoing message `id`, or `None` if `id` is not one (a receipt or a
+    /// resend request, say).
+    pub(crate) fn outgoing_status(&self, id: &str) -> Result<Option<Status>> {
+        let current: Option<String> = self
             .db
             .query_row(
-                "SELECT 1 FROM messages WHERE id = ?1 AND direction = 'out'",
+                "SELECT status FROM messages WHERE id = ?1 AND direction = 'out'",
                 [id],
-                |_| Ok(()),
+                |r| r.get(0),
             )
-            .optional()?
-            .is_some())
+            .optional()?;
+        current.map(|c| Status::parse(&c)).transpose()
     }
 
     /// Marks an outgoing message that is still sending as failed.

@@ -226,18 +226,18 @@ impl SqliteStore {
         + Send
         + 'static,
     ) -> (Option<u64>, StoreFuture<'static, Enqueued>) {
-        let (reply, answer) = oneshot::channel::<Result<Enqueued, StoreError>>();
+        let (reply, answer_rx) = oneshot::channel::<Result<Enqueued, StoreError>>();
         let Ok(jobs) = self.jobs.lock() else {
-            return (None, Self::answered(false, answer));
+            return (None, Self::answered(false, answer_rx));
         };
         let Some(tx) = jobs.as_ref() else {
-            return (None, Self::answered(false, answer));
+            return (None, Self::answered(false, answer_rx));
         };
         let id = self.next_stanza_id.fetch_add(1, Ordering::Relaxed);
-        let job = unguarded(move |conn, state| op(conn, state, id), reply);
+        let job = unguarded(move |conn, state| op(conn, state, id), answer(reply));
         let sent = tx.send(Submitted::now(job)).is_ok();
         drop(jobs);
-        (sent.then_some(id), Self::answered(sent, answer))
+        (sent.then_some(id), Self::answered(sent, answer_rx))
     }
 
     /// The future of a submitted job: its answer, or `Closed` if it was not submitted.
@@ -260,8 +260,8 @@ impl SqliteStore {
         &self,
         op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
-        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        self.submit(unguarded(op, reply), answer)
+        let (reply, answer_rx) = oneshot::channel::<Result<T, StoreError>>();
+        self.submit(unguarded(op, answer(reply)), answer_rx)
     }
 
     /// Like `write_unguarded`, with no answer: a failure is logged (and, as there, fails
@@ -270,16 +270,10 @@ impl SqliteStore {
         &self,
         op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
     ) {
-        let job: Job = Box::new(move |conn, state| {
-            let outcome = op(conn, state).map(drop);
-            if outcome.is_err() {
-                state.poisoned = true;
+        let job = unguarded(op, |outcome| {
+            if let Err(e) = outcome {
+                tracing::warn!(error = %e, "a background write failed; delivered messages will be delivered again");
             }
-            Box::new(move |committed: Result<(), StoreError>| {
-                if let Err(e) = committed.and(outcome) {
-                    tracing::warn!(error = %e, "a background write failed; delivered messages will be delivered again");
-                }
-            })
         });
         if !self.send_job(job) {
             tracing::warn!("the store is closed; delivered messages will be delivered again");
@@ -401,7 +395,9 @@ mod policy;
 mod store_impl;
 mod writer;
 
-use writer::{Group, Job, Submitted, WriterState, run_in_savepoint, unguarded, writer_loop};
+use writer::{
+    Group, Job, Submitted, WriterState, answer, run_in_savepoint, unguarded, writer_loop,
+};
 
 #[cfg(test)]
 mod tests {

@@ -33,20 +33,28 @@ pub(super) struct Submitted {
     job: Job,
 }
 
-/// A job without a savepoint (see `SqliteStore::write_unguarded`) answering on `reply`.
+/// A job without a savepoint (see `SqliteStore::write_unguarded`): a failure of `op` fails
+/// the whole group; `done` gets the outcome once the group is committed or rolled back.
 pub(super) fn unguarded<T: Send + 'static>(
     op: impl FnOnce(&Connection, &mut WriterState) -> Result<T, StoreError> + Send + 'static,
-    reply: oneshot::Sender<Result<T, StoreError>>,
+    done: impl FnOnce(Result<T, StoreError>) + Send + 'static,
 ) -> Job {
     Box::new(move |conn, state| {
         let outcome = op(conn, state);
         if outcome.is_err() {
             state.poisoned = true;
         }
-        Box::new(move |committed: Result<(), StoreError>| {
-            let _ = reply.send(committed.and(outcome));
-        })
+        Box::new(move |committed: Result<(), StoreError>| done(committed.and(outcome)))
     })
+}
+
+/// The `done` of a job whose caller waits on `reply`.
+pub(super) fn answer<T: Send + 'static>(
+    reply: oneshot::Sender<Result<T, StoreError>>,
+) -> impl FnOnce(Result<T, StoreError>) + Send + 'static {
+    move |outcome| {
+        let _ = reply.send(outcome);
+    }
 }
 
 /// Runs `op` inside a savepoint: its failure undoes only its own changes, not the group's.
